@@ -1,0 +1,97 @@
+"""Sessions for the whole workspace. ``python3 dev.py test`` runs the default ones.
+
+Every session shares the uv-managed workspace environment ``.venv`` (built from
+``uv.lock``), so nothing is installed twice; ``uv sync`` is a no-op when it is current.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+PACKAGES = ["common", "backend", "sdk", "simulator"]
+SRC_DIRS = [f"packages/{p}/src" for p in PACKAGES]
+
+nox.options.default_venv_backend = "none"
+nox.options.sessions = ["lint", "typecheck", "tests", "cdk"]
+nox.options.error_on_missing_interpreters = True
+
+
+def _sync(session: nox.Session, *, groups: tuple[str, ...] = ("dev",)) -> None:
+    args = ["uv", "sync", "--all-packages", "--locked"]
+    for group in groups:
+        args += ["--group", group]
+    session.run(*args, external=True)
+
+
+def _run(session: nox.Session, *args: str, **kwargs: object) -> None:
+    session.run("uv", "run", "--no-sync", *args, external=True, **kwargs)  # type: ignore[arg-type]
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check over the whole tree."""
+    _sync(session)
+    _run(session, "ruff", "check", ".")
+    _run(session, "ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over every package's src."""
+    _sync(session)
+    _run(session, "mypy", *SRC_DIRS)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """pytest over every package (CDK synth tests run in the ``cdk`` session)."""
+    _sync(session)
+    args = session.posargs or [f"packages/{p}/tests" for p in PACKAGES]
+    _run(session, "pytest", "-m", "not cdk", "-p", "no:cacheprovider", *args)
+
+
+@nox.session
+def cdk(session: nox.Session) -> None:
+    """Synthesize the CDK app with cdk-nag, then the infrastructure assertion tests."""
+    _sync(session, groups=("dev", "cdk"))
+    infra_tests = ROOT / "packages/backend/tests/infra"
+    if not infra_tests.exists():
+        session.skip("no CDK app yet")
+    _run(session, "pytest", "-m", "cdk", "-p", "no:cacheprovider", str(infra_tests))
+
+
+@nox.session
+def openapi(session: nox.Session) -> None:
+    """Regenerate docs/openapi.json from the contract models."""
+    _sync(session)
+    _run(
+        session,
+        "python",
+        "-c",
+        "from pathlib import Path; from iot_pipeline_common.openapi import render_openapi; "
+        "Path('docs/openapi.json').write_text(render_openapi())",
+    )
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The quick start: local pipeline, simulated devices, a query, a summary."""
+    _sync(session)
+    _run(session, "iot-pipeline", "demo", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks (bounded); writes bench/results.json and docs/benchmarks.md."""
+    _sync(session)
+    _run(
+        session,
+        "python",
+        "bench/run.py",
+        *session.posargs,
+        env={"PYTHONHASHSEED": "0", **os.environ},
+    )

@@ -1,0 +1,35 @@
+"""The backend's error tree; mapped to HTTP/SQS outcomes at one boundary (``handlers/http``).
+
+::
+
+    BackendError                    every error the backend raises on purpose
+     ├── SettingsError              bad environment / config at start (process refuses to start)
+     ├── ConfigError                pipeline config JSON invalid (names the key)
+     ├── InvalidNextTokenError      a forged or corrupt pagination token (400)
+     └── StoreUnavailableError      a store, the queue or the alert sink failed
+                                    (5xx; nothing acknowledged)
+
+Contract violations in requests are :class:`iot_pipeline_common.ContractError` (4xx).
+"""
+
+from __future__ import annotations
+
+
+class BackendError(Exception):
+    """Base of the backend's own errors."""
+
+
+class SettingsError(BackendError):
+    """The process settings are invalid; the message names the variable."""
+
+
+class ConfigError(BackendError):
+    """The pipeline config is invalid; the message names the key."""
+
+
+class InvalidNextTokenError(BackendError):
+    """``next_token`` was not issued by this pipeline for this query."""
+
+
+class StoreUnavailableError(BackendError):
+    """A dependency (table, queue, topic, parameter) failed; the request is not acknowledged."""

@@ -1,0 +1,98 @@
+"""Ports: what the domain needs from the outside world, and nothing about AWS or SQLite.
+
+Two adapter sets implement them, ``adapters/aws`` (boto3) and ``adapters/local`` (SQLite);
+one contract test suite (``tests/contract``) holds both to the same observable behaviour.
+Records are the contract models of :mod:`iot_pipeline_common.models`; the sort key of a
+record is ``keys.sort_key(timestamp, reading_id)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Generic, Literal, Protocol, TypeVar
+
+from iot_pipeline_common.models import PipelineConfig, ProcessedItem, RawItem
+
+RecordT = TypeVar("RecordT", RawItem, ProcessedItem)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPage(Generic[RecordT]):
+    """Records in sort-key order and the sort key to continue after (``None`` at the end)."""
+
+    records: list[RecordT]
+    last_sk: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """What an alert sink publishes (SNS message / a line in alerts.jsonl)."""
+
+    subject: str
+    message: str
+    kind: Literal["error_threshold", "alert_rule", "dlq"]
+    device_id: str | None = None
+    details: dict[str, object] | None = None
+
+
+class RawReadingStore(Protocol):
+    """Durable raw readings, idempotent by (device_id, reading_id)."""
+
+    def store_raw_readings(self, readings: Sequence[RawItem]) -> list[RawItem]:
+        """Store readings durably; return, for each input in order, the record now stored.
+
+        A reading whose (device_id, reading_id) is already stored is not written again: the
+        original record (with its original timestamp) is returned in its place.
+        """
+        ...
+
+    def query_raw(
+        self,
+        *,
+        device_id: str,
+        start_ms: int,
+        end_ms: int,
+        limit: int,
+        descending: bool,
+        after_sk: str | None,
+    ) -> StoredPage[RawItem]:
+        """Up to ``limit`` records with ``start_ms <= timestamp <= end_ms`` after ``after_sk``."""
+        ...
+
+
+class ProcessedReadingStore(Protocol):
+    """Processed readings; a write with the same key replaces the previous one."""
+
+    def store_processed_readings(self, readings: Sequence[ProcessedItem]) -> None: ...
+
+    def query_processed(
+        self,
+        *,
+        device_id: str,
+        start_ms: int,
+        end_ms: int,
+        limit: int,
+        descending: bool,
+        after_sk: str | None,
+    ) -> StoredPage[ProcessedItem]: ...
+
+
+class ReadingQueue(Protocol):
+    """The queue between ingestion and processing (at-least-once)."""
+
+    def enqueue_readings(self, readings: Sequence[RawItem]) -> None:
+        """Enqueue all readings or raise; messages pack several readings within size limits."""
+        ...
+
+
+class AlertSink(Protocol):
+    """Where alerts go (SNS topic / alerts.jsonl)."""
+
+    def publish_alert(self, alert: Alert) -> None: ...
+
+
+class ConfigSource(Protocol):
+    """The pipeline config (SSM parameter / config.json), validated and cached."""
+
+    def load_config(self) -> PipelineConfig: ...

@@ -1,0 +1,360 @@
+"""Pydantic models of the wire contract (``shared/DESIGN.md``).
+
+Requests are strict: unknown keys are rejected, numbers must be real JSON numbers
+(no strings, booleans, NaN or Infinity), identifiers follow one pattern. Responses and
+stored items are the shapes clients read back.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from iot_pipeline_common import limits
+
+Identifier = Annotated[
+    str,
+    StringConstraints(
+        strict=True,
+        min_length=limits.ID_MIN_LENGTH,
+        max_length=limits.ID_MAX_LENGTH,
+        pattern=limits.ID_PATTERN,
+    ),
+]
+"""``device_id`` / ``reading_id``: 1–128 chars of ``[A-Za-z0-9._:-]``."""
+
+SensorName = Annotated[
+    str,
+    StringConstraints(
+        min_length=1,
+        max_length=limits.SENSOR_FIELD_NAME_MAX_LENGTH,
+        pattern=limits.SENSOR_FIELD_NAME_PATTERN,
+    ),
+]
+
+
+def _sensor_number(value: Any) -> float:
+    # One validator instead of ``StrictInt | StrictFloat`` so a bad value yields one clear
+    # error, and ints stay ints (``"humidity": 60`` round-trips as 60, not 60.0).
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PydanticCustomError(
+            "number_type", "must be a JSON number, got {kind}", {"kind": type(value).__name__}
+        )
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PydanticCustomError("finite_number", "must be a finite number (no NaN or Infinity)")
+    if abs(value) > limits.SENSOR_VALUE_ABS_MAX:
+        raise PydanticCustomError(
+            "number_magnitude",
+            "must be within ±{limit}",
+            {"limit": f"{limits.SENSOR_VALUE_ABS_MAX:g}"},
+        )
+    return value
+
+
+SensorValue = Annotated[
+    float,
+    PlainValidator(_sensor_number),
+    WithJsonSchema(
+        {
+            "type": "number",
+            "minimum": -limits.SENSOR_VALUE_ABS_MAX,
+            "maximum": limits.SENSOR_VALUE_ABS_MAX,
+        }
+    ),
+]
+EpochMillis = Annotated[StrictInt, Field(ge=limits.TIMESTAMP_MIN_MS, le=limits.TIMESTAMP_MAX_MS)]
+"""Epoch milliseconds, UTC."""
+Seq = Annotated[StrictInt, Field(ge=limits.SEQ_MIN, le=limits.SEQ_MAX)]
+EventDate = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+"""A UTC calendar day, ``YYYY-MM-DD``."""
+IsoTimestamp = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}T[0-9:.]+Z$")]
+"""ISO 8601 UTC with a ``Z`` suffix, e.g. ``2024-01-15T10:30:00Z``."""
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class _Reply(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+def check_sensor_data(value: dict[str, float]) -> dict[str, float]:
+    """Count, finiteness and the known sensors' physical ranges."""
+    if not limits.SENSOR_FIELDS_MIN <= len(value) <= limits.SENSOR_FIELDS_MAX:
+        raise PydanticCustomError(
+            "sensor_count",
+            "must hold {min} to {max} numeric fields, got {count}",
+            {"min": limits.SENSOR_FIELDS_MIN, "max": limits.SENSOR_FIELDS_MAX, "count": len(value)},
+        )
+    for name, number in value.items():
+        bounds = limits.KNOWN_SENSOR_RANGES.get(name)
+        if bounds is not None and not bounds[0] <= number <= bounds[1]:
+            raise PydanticCustomError(
+                "sensor_range",
+                "{field} must be between {min} and {max}, got {value}",
+                {"field": name, "min": f"{bounds[0]:g}", "max": f"{bounds[1]:g}", "value": number},
+            )
+    return value
+
+
+class Reading(_Request):
+    """One sensor reading as a device sends it (``POST /ingest``)."""
+
+    device_id: Identifier
+    sensor_data: dict[SensorName, SensorValue]
+    timestamp: EpochMillis | None = None
+    reading_id: Identifier | None = None
+    seq: Seq | None = None
+
+    _check_sensor_data = field_validator("sensor_data")(check_sensor_data)
+
+
+class BatchIngestRequest(_Request):
+    """``{"readings": [...]}``: 1–500 readings, validated all-or-nothing."""
+
+    readings: list[Reading] = Field(
+        min_length=limits.BATCH_MIN_READINGS, max_length=limits.BATCH_MAX_READINGS
+    )
+
+
+class IngestResponse(_Reply):
+    """``200`` for a single reading."""
+
+    message: str = "Data ingested successfully"
+    device_id: str
+    timestamp: int
+    reading_id: str
+
+
+class IngestedItem(_Reply):
+    """One acknowledged reading of a batch."""
+
+    device_id: str
+    timestamp: int
+    reading_id: str
+
+
+class BatchIngestResponse(_Reply):
+    """``200`` for a batch: every reading, in request order."""
+
+    message: str = "Data ingested successfully"
+    count: int
+    items: list[IngestedItem]
+
+
+class Anomaly(_Reply):
+    """Why a processed reading has ``status == "anomaly"``."""
+
+    field: str
+    value: float
+    limit: float
+    rule: Literal["min", "max"]
+
+
+class RawItem(_Reply):
+    """A raw reading as stored and returned by ``GET /query?table=raw``."""
+
+    device_id: str
+    event_date: str
+    timestamp: int
+    reading_id: str
+    sensor_data: dict[str, float]
+    ingested_at: str
+    seq: int | None = None
+    expires_at: int | None = None
+
+
+class ProcessedItem(_Reply):
+    """A processed reading as returned by ``GET /query`` (the default table)."""
+
+    device_id: str
+    event_date: str
+    timestamp: int
+    reading_id: str
+    temperature: float | None = None
+    temperature_celsius: float | None = None
+    temperature_fahrenheit: float | None = None
+    humidity: float | None = None
+    pressure: float | None = None
+    processed_at: str
+    status: Literal["processed", "anomaly"]
+    anomalies: list[Anomaly] | None = None
+    sensor_data: dict[str, float] | None = None
+    seq: int | None = None
+    ingested_at: str | None = None
+    expires_at: int | None = None
+
+
+ItemT = TypeVar("ItemT", RawItem, ProcessedItem)
+
+
+class QueryResponse(_Reply, Generic[ItemT]):
+    """One page of ``GET /query``; follow ``next_token`` until it is ``None``."""
+
+    count: int
+    items: list[ItemT]
+    next_token: str | None = None
+
+
+class _TimeRange(_Request):
+    """``event_date`` *or* ``start``/``end`` (epoch ms, inclusive); neither means all time."""
+
+    event_date: EventDate | None = None
+    start: EpochMillis | None = None
+    end: EpochMillis | None = None
+
+    @field_validator("event_date")
+    @classmethod
+    def _real_day(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                raise PydanticCustomError(
+                    "event_date", "{value} is not a calendar date (YYYY-MM-DD)", {"value": value}
+                ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind_of_range(self) -> _TimeRange:
+        if self.event_date is not None and (self.start is not None or self.end is not None):
+            raise PydanticCustomError(
+                "range_conflict", "give event_date or start/end, not both", {"field": "event_date"}
+            )
+        if self.start is not None and self.end is not None and self.start > self.end:
+            raise PydanticCustomError(
+                "range_order", "start must not be after end", {"field": "start"}
+            )
+        return self
+
+
+class QueryParams(_TimeRange):
+    """Query string of ``GET /query``. Numbers arrive as strings and are parsed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    device_id: Identifier
+    start: Annotated[int, Field(ge=limits.TIMESTAMP_MIN_MS, le=limits.TIMESTAMP_MAX_MS)] | None = (
+        None
+    )
+    end: Annotated[int, Field(ge=limits.TIMESTAMP_MIN_MS, le=limits.TIMESTAMP_MAX_MS)] | None = None
+    table: Literal["processed", "raw"] = "processed"
+    limit: Annotated[int, Field(ge=limits.QUERY_LIMIT_MIN, le=limits.QUERY_LIMIT_MAX)] = (
+        limits.QUERY_LIMIT_DEFAULT
+    )
+    order: Literal["asc", "desc"] = "asc"
+    next_token: (
+        Annotated[str, StringConstraints(max_length=limits.NEXT_TOKEN_MAX_LENGTH)] | None
+    ) = None
+
+
+class ProcessRequest(_TimeRange):
+    """``POST /process``: replay a device's raw readings in a day or a time range."""
+
+    device_id: Identifier
+
+
+class ProcessResponse(_Reply):
+    """``202`` of ``POST /process``."""
+
+    queued: int
+
+
+class ErrorDetail(BaseModel):
+    """One problem with a request; ``field`` is a path like ``readings[3].sensor_data.x``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    field: str
+    message: str
+    type: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every error response: ``{"message", "error", "details"}``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message: str
+    error: str
+    details: list[ErrorDetail] = Field(default_factory=list)
+
+
+class SensorRange(_Request):
+    """Anomaly bounds of one sensor; a value outside flags the reading, it is still stored."""
+
+    min: StrictInt | StrictFloat | None = None
+    max: StrictInt | StrictFloat | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SensorRange:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise PydanticCustomError("range_order", "min must not exceed max", {"field": "min"})
+        return self
+
+
+class AlertRule(_Request):
+    """Publish an alert when ``field`` goes above ``above`` or below ``below``."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    field: SensorName
+    above: StrictInt | StrictFloat | None = None
+    below: StrictInt | StrictFloat | None = None
+
+    @model_validator(mode="after")
+    def _has_threshold(self) -> AlertRule:
+        if self.above is None and self.below is None:
+            raise PydanticCustomError(
+                "alert_rule", "an alert rule needs 'above' or 'below'", {"field": "above"}
+            )
+        return self
+
+
+def _default_ranges() -> dict[str, SensorRange]:
+    return {
+        "temperature": SensorRange(min=-20, max=50),
+        "humidity": SensorRange(min=10, max=90),
+        "pressure": SensorRange(min=900, max=1080),
+    }
+
+
+class PipelineConfig(_Request):
+    """The pipeline's runtime config: SSM ``/iot-pipeline/{env}/config`` or ``config.json``.
+
+    Unknown keys are rejected so a typo never silently falls back to a default.
+    """
+
+    batch_size: Annotated[StrictInt, Field(ge=1, le=10_000)] = 10
+    batching_window_seconds: Annotated[StrictInt, Field(ge=0, le=300)] = 0
+    processing_timeout: Annotated[StrictInt, Field(ge=1, le=900)] = 30
+    max_receive_count: Annotated[StrictInt, Field(ge=1, le=1000)] = 3
+    error_threshold: Annotated[StrictInt, Field(ge=1)] = 5
+    retention_days: Annotated[StrictInt, Field(ge=1, le=36_500)] | None = None
+    ranges: dict[SensorName, SensorRange] = Field(default_factory=_default_ranges)
+    alert_rules: list[AlertRule] = Field(default_factory=list)
+
+    @classmethod
+    def from_json_text(cls, text: str | bytes) -> PipelineConfig:
+        """Parse config JSON; raises :class:`pydantic.ValidationError` naming each bad key."""
+        return cls.model_validate_json(text)
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    """The JSON-ready dict of a reply model, without unset optional fields."""
+    return model.model_dump(mode="json", exclude_none=True)
