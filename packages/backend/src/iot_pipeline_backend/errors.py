@@ -6,6 +6,7 @@
      ├── SettingsError              bad environment / config at start (process refuses to start)
      ├── ConfigError                pipeline config JSON invalid (names the key)
      ├── InvalidNextTokenError      a forged or corrupt pagination token (400)
+     ├── MalformedMessageError      a queue message that is not ``{"readings": [...]}``
      └── StoreUnavailableError      a store, the queue or the alert sink failed
                                     (5xx; nothing acknowledged)
 
@@ -29,6 +30,10 @@ class ConfigError(BackendError):
 
 class InvalidNextTokenError(BackendError):
     """``next_token`` was not issued by this pipeline for this query."""
+
+
+class MalformedMessageError(BackendError):
+    """A queue message body is not the pipeline's ``{"readings": [...]}`` format."""
 
 
 class StoreUnavailableError(BackendError):

@@ -96,3 +96,11 @@ class ConfigSource(Protocol):
     """The pipeline config (SSM parameter / config.json), validated and cached."""
 
     def load_config(self) -> PipelineConfig: ...
+
+
+class TokenKeySource(Protocol):
+    """The secret that signs ``next_token`` (SSM SecureString / ``<data-dir>/token.key``)."""
+
+    def token_key(self) -> bytes:
+        """At least 32 bytes of secret key material, stable across processes."""
+        ...

@@ -1,0 +1,108 @@
+"""The local runtime's file-backed adapters: config.json, token.key and alerts.jsonl."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import threading
+from dataclasses import asdict
+from pathlib import Path
+
+import pydantic
+from iot_pipeline_common import keys
+from iot_pipeline_common.errors import validation_details
+from iot_pipeline_common.models import PipelineConfig
+
+from iot_pipeline_backend.errors import ConfigError, StoreUnavailableError
+from iot_pipeline_backend.ports import Alert
+
+TOKEN_KEY_BYTES = 32
+
+
+def config_error(exc: pydantic.ValidationError, *, source: str) -> ConfigError:
+    """A ConfigError whose message names every bad key."""
+    problems = "; ".join(f"{d.field or 'config'}: {d.message}" for d in validation_details(exc))
+    return ConfigError(f"invalid pipeline config in {source}: {problems}")
+
+
+class JsonFileConfigSource:
+    """``<data-dir>/config.json``; missing means defaults, reloaded when the file changes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._cached: tuple[tuple[int, int], PipelineConfig] | None = None
+
+    def load_config(self) -> PipelineConfig:
+        """The validated config; raises :class:`ConfigError` naming a bad key."""
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return PipelineConfig()
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            if self._cached is not None and self._cached[0] == stamp:
+                return self._cached[1]
+            try:
+                config = PipelineConfig.from_json_text(self.path.read_bytes())
+            except pydantic.ValidationError as exc:
+                raise config_error(exc, source=self.path.name) from None
+            self._cached = (stamp, config)
+            return config
+
+
+class FileTokenKey:
+    """``<data-dir>/token.key``: 32 random bytes, created on first use with mode 0600."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._key: bytes | None = None
+
+    def token_key(self) -> bytes:
+        """The key; created atomically so two processes never disagree on it."""
+        with self._lock:
+            if self._key is None:
+                self._key = self._read_or_create()
+            return self._key
+
+    def _read_or_create(self) -> bytes:
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            key = self.path.read_bytes()
+            if len(key) < TOKEN_KEY_BYTES:
+                raise StoreUnavailableError(f"{self.path.name} is truncated") from None
+            return key
+        key = secrets.token_bytes(TOKEN_KEY_BYTES)
+        with os.fdopen(fd, "wb") as out:
+            out.write(key)
+            out.flush()
+            os.fsync(out.fileno())
+        return key
+
+
+class JsonLinesAlertSink:
+    """Appends one JSON object per alert to ``<data-dir>/alerts.jsonl``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def publish_alert(self, alert: Alert) -> None:
+        """Append the alert with the time it was published."""
+        line = json.dumps(
+            {"published_at": keys.iso_utc(keys.now_ms()), **asdict(alert)}, default=str
+        )
+        try:
+            with self._lock, self.path.open("a", encoding="utf-8") as out:
+                out.write(line + "\n")
+        except OSError as exc:
+            raise StoreUnavailableError("cannot write the alerts file") from exc
+
+    def read_alerts(self) -> list[dict[str, object]]:
+        """Every alert published so far (for the CLI and tests)."""
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line]

@@ -1,0 +1,147 @@
+"""Raw and processed reading stores on SQLite, keyed like the DynamoDB tables."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TypeVar
+
+from iot_pipeline_common import keys
+from iot_pipeline_common.models import ProcessedItem, RawItem
+
+from iot_pipeline_backend.adapters.local.db import Database
+from iot_pipeline_backend.ports import StoredPage
+
+_ItemT = TypeVar("_ItemT", RawItem, ProcessedItem)
+
+
+def _to_json(item: RawItem | ProcessedItem) -> str:
+    return json.dumps(item.model_dump(mode="json", exclude_none=True), separators=(",", ":"))
+
+
+def _query(
+    db: Database,
+    *,
+    table: str,
+    model: type[_ItemT],
+    device_id: str,
+    start_ms: int,
+    end_ms: int,
+    limit: int,
+    descending: bool,
+    after_sk: str | None,
+) -> StoredPage[_ItemT]:
+    lower, upper = keys.sk_lower_bound(start_ms), keys.sk_upper_bound(end_ms)
+    if after_sk is not None:
+        # Continue strictly after the last key of the previous page, in the query's order.
+        if descending:
+            upper = min(upper, after_sk)
+        else:
+            lower = max(lower, after_sk)
+    direction = "DESC" if descending else "ASC"
+    # ``table`` and ``direction`` come from this module, never from a request.
+    sql = (
+        f"SELECT sk, item FROM {table} WHERE device_id = ? AND sk >= ? AND sk <= ? "  # noqa: S608
+        f"AND sk != ? ORDER BY sk {direction} LIMIT ?"
+    )
+    with db.reading() as conn:
+        rows = conn.execute(sql, (device_id, lower, upper, after_sk or "", limit + 1)).fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    records = [model.model_validate_json(item) for _, item in rows]
+    return StoredPage(records=records, last_sk=rows[-1][0] if more else None)
+
+
+class SqliteRawReadingStore:
+    """Raw readings; UNIQUE(device_id, reading_id) makes a repeat a no-op."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def store_raw_readings(self, readings: Sequence[RawItem]) -> list[RawItem]:
+        """Insert new readings in one transaction; repeats return the stored original."""
+        stored: list[RawItem] = []
+        with self._db.transaction() as conn:
+            for reading in readings:
+                row = conn.execute(
+                    "SELECT item FROM raw WHERE device_id = ? AND reading_id = ?",
+                    (reading.device_id, reading.reading_id),
+                ).fetchone()
+                if row is not None:
+                    stored.append(RawItem.model_validate_json(row[0]))
+                    continue
+                conn.execute(
+                    "INSERT INTO raw (device_id, sk, reading_id, item) VALUES (?, ?, ?, ?)",
+                    (
+                        reading.device_id,
+                        keys.sort_key(reading.timestamp, reading.reading_id),
+                        reading.reading_id,
+                        _to_json(reading),
+                    ),
+                )
+                stored.append(reading)
+        return stored
+
+    def query_raw(
+        self,
+        *,
+        device_id: str,
+        start_ms: int,
+        end_ms: int,
+        limit: int,
+        descending: bool,
+        after_sk: str | None,
+    ) -> StoredPage[RawItem]:
+        """A page of raw readings in sort-key order."""
+        return _query(
+            self._db,
+            table="raw",
+            model=RawItem,
+            device_id=device_id,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            limit=limit,
+            descending=descending,
+            after_sk=after_sk,
+        )
+
+
+class SqliteProcessedReadingStore:
+    """Processed readings; a write with the same key replaces the previous one."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def store_processed_readings(self, readings: Sequence[ProcessedItem]) -> None:
+        """Upsert every reading in one transaction."""
+        with self._db.transaction() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO processed (device_id, sk, item) VALUES (?, ?, ?)",
+                [
+                    (r.device_id, keys.sort_key(r.timestamp, r.reading_id), _to_json(r))
+                    for r in readings
+                ],
+            )
+
+    def query_processed(
+        self,
+        *,
+        device_id: str,
+        start_ms: int,
+        end_ms: int,
+        limit: int,
+        descending: bool,
+        after_sk: str | None,
+    ) -> StoredPage[ProcessedItem]:
+        """A page of processed readings in sort-key order."""
+        return _query(
+            self._db,
+            table="processed",
+            model=ProcessedItem,
+            device_id=device_id,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            limit=limit,
+            descending=descending,
+            after_sk=after_sk,
+        )
