@@ -22,8 +22,26 @@ SERVICE = "execute-api"
 TERMINATOR = "aws4_request"
 AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
-#: Headers botocore never signs: proxies and clients may change them in transit.
-UNSIGNED_HEADERS = frozenset({"expect", "transfer-encoding", "user-agent", "x-amzn-trace-id"})
+#: Headers botocore never signs (its ``SIGNED_HEADERS_BLACKLIST``): hop-by-hop and tracing
+#: headers that proxies and clients may change in transit.
+UNSIGNED_HEADERS = frozenset(
+    {
+        "baggage",
+        "connection",
+        "expect",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "traceparent",
+        "tracestate",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "user-agent",
+        "x-amzn-trace-id",
+    }
+)
 #: API Gateway's default tolerance between the signer's clock and its own.
 MAX_CLOCK_SKEW_SECONDS = 300
 
