@@ -1,0 +1,101 @@
+"""The one boundary where errors become HTTP responses, and the resolver every API uses.
+
+::
+
+    ContractError (common)        → its status (400 / 413) and its details
+    InvalidNextTokenError         → 400, details name ``next_token``
+    StoreUnavailableError         → 503, a generic message (nothing was acknowledged)
+    anything else                 → 500 "Internal server error"
+
+No stack trace, exception text of an unexpected error, or internal name reaches a client;
+5xx causes are logged with the request id instead.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from iot_pipeline_common import limits
+from iot_pipeline_common.errors import ContractError, ErrorCode
+from iot_pipeline_common.models import ErrorBody, ErrorDetail
+from pydantic import BaseModel
+
+from iot_pipeline_backend.errors import InvalidNextTokenError, StoreUnavailableError
+from iot_pipeline_backend.handlers.observability import logger
+
+JSON = "application/json"
+_STAGE_PREFIX = f"/{limits.STAGE}"
+
+
+def json_response(status_code: int, body: BaseModel | Mapping[str, Any]) -> Response[str]:
+    """A JSON response; models are dumped without unset optional fields."""
+    data = body.model_dump(mode="json", exclude_none=True) if isinstance(body, BaseModel) else body
+    return Response(
+        status_code=status_code,
+        content_type=JSON,
+        body=json.dumps(data, separators=(",", ":")),
+    )
+
+
+def error_response(
+    status_code: int, code: ErrorCode, message: str, details: list[ErrorDetail] | None = None
+) -> Response[str]:
+    """``{"message", "error", "details"}`` with the given status."""
+    return json_response(
+        status_code, ErrorBody(message=message, error=code.value, details=details or [])
+    )
+
+
+def response_for(exc: Exception) -> Response[str]:
+    """Map any exception to its response (the single error-mapping boundary)."""
+    if isinstance(exc, ContractError):
+        return error_response(exc.status_code, exc.code, exc.message, exc.details)
+    if isinstance(exc, InvalidNextTokenError):
+        detail = ErrorDetail(field="next_token", message=str(exc), type="next_token")
+        return error_response(400, ErrorCode.VALIDATION, str(exc), [detail])
+    if isinstance(exc, StoreUnavailableError):
+        logger.exception("a store or the queue is unavailable; nothing acknowledged")
+        return error_response(
+            503,
+            ErrorCode.SERVICE_UNAVAILABLE,
+            "The service is temporarily unavailable; nothing was stored. Retry the request.",
+        )
+    logger.exception("unexpected error")
+    return error_response(500, ErrorCode.INTERNAL, "Internal server error")
+
+
+def build_resolver(routes: Mapping[str, frozenset[str]]) -> APIGatewayRestResolver:
+    """A REST resolver with JSON error mapping, 404 for unknown paths, 405 for wrong methods.
+
+    ``routes`` maps each path this function serves to its methods, so a known path with
+    another method answers 405 instead of 404.
+    """
+    app = APIGatewayRestResolver(strip_prefixes=[_STAGE_PREFIX])
+
+    @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
+    def _any_error(exc: Exception) -> Response[str]:
+        return response_for(exc)
+
+    @app.not_found
+    def _not_found(_: NotFoundError) -> Response[str]:
+        event = app.current_event
+        path = event.path
+        if path.startswith(_STAGE_PREFIX + "/"):
+            path = path[len(_STAGE_PREFIX) :]
+        allowed = routes.get(path)
+        if allowed is not None:
+            response = error_response(
+                405,
+                ErrorCode.METHOD_NOT_ALLOWED,
+                f"Method {event.http_method} is not allowed on {path}; use "
+                f"{', '.join(sorted(allowed))}",
+            )
+            response.headers["Allow"] = ", ".join(sorted(allowed))
+            return response
+        return error_response(404, ErrorCode.NOT_FOUND, f"No route for {event.http_method} {path}")
+
+    return app

@@ -1,0 +1,62 @@
+"""``POST /ingest``: validate, store raw durably, enqueue, then acknowledge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from iot_pipeline_common import keys
+from iot_pipeline_common.models import (
+    BatchIngestResponse,
+    IngestedItem,
+    IngestResponse,
+    Reading,
+)
+from iot_pipeline_common.parsing import parse_ingest_body
+
+from iot_pipeline_backend.domain.ingest import ingest_readings
+from iot_pipeline_backend.handlers.http import build_resolver, json_response
+from iot_pipeline_backend.handlers.observability import MetricUnit, lambda_entry, metrics
+from iot_pipeline_backend.handlers.runtime import current_adapters
+
+app = build_resolver({"/ingest": frozenset({"POST"})})
+
+
+@app.post("/ingest")
+def ingest() -> Response[str]:
+    """One reading or ``{"readings": [...]}``; 200 only once stored and queued."""
+    request = parse_ingest_body(app.current_event.decoded_body)
+    readings = [request] if isinstance(request, Reading) else request.readings
+    adapters = current_adapters()
+    stored = ingest_readings(
+        readings,
+        raw_store=adapters.raw,
+        queue=adapters.queue,
+        config=adapters.config.load_config(),
+        now_ms=keys.now_ms(),
+    )
+    metrics.add_metric(name="ReadingsIngested", unit=MetricUnit.Count, value=len(stored))
+    if isinstance(request, Reading):
+        item = stored[0]
+        return json_response(
+            200,
+            IngestResponse(
+                device_id=item.device_id, timestamp=item.timestamp, reading_id=item.reading_id
+            ),
+        )
+    return json_response(
+        200,
+        BatchIngestResponse(
+            count=len(stored),
+            items=[
+                IngestedItem(device_id=r.device_id, timestamp=r.timestamp, reading_id=r.reading_id)
+                for r in stored
+            ],
+        ),
+    )
+
+
+@lambda_entry
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """API Gateway REST proxy event → proxy response."""
+    return app.resolve(event, context)

@@ -1,0 +1,55 @@
+"""Logger, Tracer and Metrics for the handlers, with defaults that work outside Lambda.
+
+Imported by every handler module before anything else from Powertools, so the defaults below
+are in place when Powertools reads its environment. Outside Lambda (tests, the local runtime)
+tracing is off, so no X-Ray daemon is needed, and metrics are off, so EMF lines do not flood
+the console; set the variables explicitly to override.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from typing import Any
+
+SERVICE = "iot-pipeline"
+METRICS_NAMESPACE = "IoTPipeline"
+
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", SERVICE)
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", METRICS_NAMESPACE)
+if "AWS_LAMBDA_FUNCTION_NAME" not in os.environ:
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+
+from aws_lambda_powertools import Logger, Metrics, Tracer  # noqa: E402
+from aws_lambda_powertools.metrics import MetricUnit  # noqa: E402
+
+logger = Logger(service=SERVICE)
+tracer = Tracer(service=SERVICE)
+metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
+
+__all__ = ["MetricUnit", "lambda_entry", "logger", "metrics", "tracer"]
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def lambda_entry(func: Handler) -> Handler:
+    """Wrap a handler: request id in every log line, a trace segment, metrics flushed.
+
+    ``context`` may be ``None`` or a minimal object when a test or the local runtime
+    calls the handler, so only attributes that exist are read.
+    """
+
+    @functools.wraps(func)
+    def with_request_id(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        request_id = getattr(context, "aws_request_id", None)
+        if request_id:
+            logger.append_keys(request_id=request_id)
+        try:
+            return func(event, context)
+        finally:
+            logger.remove_keys(["request_id"])
+
+    wrapped: Handler = metrics.log_metrics(tracer.capture_lambda_handler(with_request_id))
+    return wrapped

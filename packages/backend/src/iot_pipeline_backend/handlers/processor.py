@@ -1,0 +1,92 @@
+"""The processor: SQS batches of raw readings, and ``POST /process`` (replay).
+
+One function serves both event sources, as the same Lambda is wired to the queue and to the
+API: an event with ``Records`` is an SQS batch, anything else an API Gateway proxy event.
+A record that fails (malformed body, a store error) is reported in ``batchItemFailures``
+and redelivered; the others are deleted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from iot_pipeline_common import keys
+from iot_pipeline_common.models import PipelineConfig, ProcessResponse
+from iot_pipeline_common.parsing import parse_process_body
+
+from iot_pipeline_backend.domain.messages import unpack_message
+from iot_pipeline_backend.domain.process import check_error_threshold, process_readings
+from iot_pipeline_backend.domain.reprocess import reprocess_readings
+from iot_pipeline_backend.handlers.http import build_resolver, json_response
+from iot_pipeline_backend.handlers.observability import MetricUnit, lambda_entry, logger, metrics
+from iot_pipeline_backend.handlers.runtime import current_adapters
+
+app = build_resolver({"/process": frozenset({"POST"})})
+# An all-failed batch is reported record by record like any other, so the error-threshold
+# alert still fires; the event source mapping retries exactly the same messages either way.
+batch = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+@app.post("/process")
+def reprocess() -> Response[str]:
+    """Re-enqueue a device's raw readings in a day or range → ``202 {"queued": N}``."""
+    request = parse_process_body(app.current_event.decoded_body)
+    adapters = current_adapters()
+    queued = reprocess_readings(request, raw_store=adapters.raw, queue=adapters.queue)
+    return json_response(202, ProcessResponse(queued=queued))
+
+
+def process_record(record: SQSRecord, config: PipelineConfig) -> int:
+    """Process every reading of one message; raises to mark the record failed."""
+    adapters = current_adapters()
+    readings = []
+    try:
+        readings = unpack_message(record.body)
+        process_readings(
+            readings,
+            processed_store=adapters.processed,
+            alerts=adapters.alerts,
+            config=config,
+            now_ms=keys.now_ms(),
+        )
+    except Exception:
+        metrics.add_metric(name="ReadingsFailed", unit=MetricUnit.Count, value=len(readings) or 1)
+        logger.exception("record failed", extra={"message_id": record.message_id})
+        raise
+    metrics.add_metric(name="ReadingsProcessed", unit=MetricUnit.Count, value=len(readings))
+    return len(readings)
+
+
+def handle_sqs_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Process an SQS batch; returns ``{"batchItemFailures": [...]}``."""
+    adapters = current_adapters()
+    # Read once per batch: a bad config fails the whole batch loudly instead of every record.
+    config = adapters.config.load_config()
+    response = process_partial_response(
+        event=event,
+        record_handler=lambda record: process_record(record, config),
+        processor=batch,
+        context=context,
+    )
+    check_error_threshold(
+        failed=len(response.get("batchItemFailures", [])),
+        total=len(event.get("Records", [])),
+        config=config,
+        alerts=adapters.alerts,
+    )
+    return dict(response)
+
+
+@lambda_entry
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """SQS event → partial batch response; API Gateway proxy event → proxy response."""
+    if "Records" in event:
+        return handle_sqs_batch(event, context)
+    return app.resolve(event, context)
