@@ -11,7 +11,9 @@ import importlib
 import click
 
 #: (module, attribute) of every subcommand; add a line here for a new one.
-COMMANDS: list[tuple[str, str]] = []
+COMMANDS: list[tuple[str, str]] = [
+    ("iot_pipeline_backend.cost.command", "cost"),
+]
 
 
 class _LazyGroup(click.Group):
