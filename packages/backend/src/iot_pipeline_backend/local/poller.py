@@ -1,0 +1,229 @@
+"""The local queue poller: the SQS event source mapping, on the local SQLite queue.
+
+Like the managed poller it receives up to ``batch_size`` messages (waiting up to
+``batching_window_seconds`` to fill a batch), hides them for ``processing_timeout`` seconds,
+invokes the processor with a real-shaped SQS event, deletes the records that succeeded and
+leaves the ``batchItemFailures`` to reappear after the visibility timeout. A message received
+more than ``max_receive_count`` times is moved to the dead-letter queue by the queue itself
+(which publishes a ``dlq`` alert). A handler that raises fails the whole batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from iot_pipeline_common.models import PipelineConfig
+
+from iot_pipeline_backend.adapters.local.queue import QueueMessage
+from iot_pipeline_backend.ports import ConfigSource
+
+_log = logging.getLogger(__name__)
+
+#: Names that appear in the events and contexts the poller builds.
+FUNCTION_NAME = "data-processor-local"
+QUEUE_ARN = "arn:aws:sqs:us-east-1:000000000000:iot-pipeline-local"
+REGION = "us-east-1"
+
+SqsHandler = Callable[[dict[str, Any], Any], Any]
+
+
+class PollableQueue(Protocol):
+    """What the poller needs from a queue (``SqliteReadingQueue`` provides it)."""
+
+    def receive(
+        self, *, max_messages: int, visibility_timeout: float, max_receive_count: int | None = None
+    ) -> list[QueueMessage]: ...
+
+    def delete(self, receipt: str) -> bool: ...
+
+    def depth(self) -> int: ...
+
+
+@dataclass
+class LocalLambdaContext:
+    """The attributes of a Lambda context object that handlers and Powertools read."""
+
+    deadline: float
+    function_name: str = FUNCTION_NAME
+    function_version: str = "$LATEST"
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:000000000000:function:{FUNCTION_NAME}"
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = f"/aws/lambda/{FUNCTION_NAME}"
+    log_stream_name: str = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Milliseconds left before the (simulated) function timeout."""
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+def sqs_event(messages: Sequence[QueueMessage]) -> dict[str, Any]:
+    """An SQS event as the event source mapping delivers it."""
+    return {
+        "Records": [
+            {
+                "messageId": m.message_id,
+                "receiptHandle": m.receipt,
+                "body": m.body,
+                "attributes": {
+                    "ApproximateReceiveCount": str(m.receive_count),
+                    "SentTimestamp": str(int(m.sent_at * 1000)),
+                    "SenderId": "iot-pipeline-local",
+                    "ApproximateFirstReceiveTimestamp": str(int(m.first_received_at * 1000)),
+                },
+                "messageAttributes": {},
+                "md5OfBody": hashlib.md5(m.body.encode(), usedforsecurity=False).hexdigest(),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": QUEUE_ARN,
+                "awsRegion": REGION,
+            }
+            for m in messages
+        ]
+    }
+
+
+def failed_message_ids(response: Any, messages: Sequence[QueueMessage]) -> set[str]:
+    """The ids a partial batch response reports; a malformed response fails the batch."""
+    every = {m.message_id for m in messages}
+    if not isinstance(response, dict):
+        return every
+    failures = response.get("batchItemFailures", [])
+    if not isinstance(failures, list):
+        return every
+    failed: set[str] = set()
+    for failure in failures:
+        identifier = failure.get("itemIdentifier") if isinstance(failure, dict) else None
+        if identifier not in every:
+            # Lambda treats an unknown or empty identifier as a failure of the whole batch.
+            return every
+        failed.add(identifier)
+    return failed
+
+
+class QueuePoller:
+    """Polls ``queue`` from background threads and invokes ``handler`` with SQS events."""
+
+    def __init__(
+        self,
+        *,
+        queue: PollableQueue,
+        handler: SqsHandler,
+        config: PipelineConfig | ConfigSource,
+        concurrency: int = 2,
+        clock: Callable[[], float] = time.monotonic,
+        poll_interval: float = 0.05,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self._queue = queue
+        self._handler = handler
+        self._config = config
+        self._concurrency = concurrency
+        self._clock = clock
+        self._poll_interval = poll_interval
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._in_flight = 0
+
+    def current_config(self) -> PipelineConfig:
+        """The config for the next batch (re-read from a source, so edits take effect)."""
+        if isinstance(self._config, PipelineConfig):
+            return self._config
+        return self._config.load_config()
+
+    def start(self) -> None:
+        """Start ``concurrency`` polling threads."""
+        if self._threads:
+            raise RuntimeError("the poller is already running")
+        self._stopping.clear()
+        for index in range(self._concurrency):
+            thread = threading.Thread(
+                target=self._run, name=f"iot-pipeline-poller-{index}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop receiving; wait up to ``timeout`` s for in-flight batches to finish."""
+        self._stopping.set()
+        give_up = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, give_up - time.monotonic()))
+        self._threads = [t for t in self._threads if t.is_alive()]
+
+    def wait_idle(self, timeout: float) -> bool:
+        """True once the queue is empty and no batch is running; False after ``timeout`` s."""
+        give_up = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                busy = self._in_flight
+            if busy == 0 and self._queue.depth() == 0:
+                with self._lock:
+                    if self._in_flight == 0:
+                        return True
+            if time.monotonic() >= give_up:
+                return False
+            time.sleep(self._poll_interval)
+
+    def poll_once(self) -> int:
+        """Receive one batch and invoke the handler; returns how many messages it held."""
+        with self._lock:
+            self._in_flight += 1
+        try:
+            return self._poll_once()
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                handled = self.poll_once()
+            except Exception:
+                # A broken config or database must not kill the thread: log, back off, retry.
+                _log.exception("queue poll failed")
+                handled = 0
+            if not handled:
+                self._stopping.wait(self._poll_interval)
+
+    def _poll_once(self) -> int:
+        config = self.current_config()
+        messages = self._receive(config, config.batch_size)
+        if config.batching_window_seconds and len(messages) < config.batch_size:
+            window_ends = self._clock() + config.batching_window_seconds
+            while (
+                len(messages) < config.batch_size
+                and self._clock() < window_ends
+                and not self._stopping.is_set()
+            ):
+                self._stopping.wait(self._poll_interval)
+                messages += self._receive(config, config.batch_size - len(messages))
+        if not messages:
+            return 0
+        context = LocalLambdaContext(deadline=time.monotonic() + config.processing_timeout)
+        try:
+            response = self._handler(sqs_event(messages), context)
+        except Exception:
+            _log.exception("processor failed; the whole batch will be retried")
+            failed = {m.message_id for m in messages}
+        else:
+            failed = failed_message_ids(response, messages)
+        for message in messages:
+            if message.message_id not in failed:
+                self._queue.delete(message.receipt)
+        return len(messages)
+
+    def _receive(self, config: PipelineConfig, count: int) -> list[QueueMessage]:
+        return self._queue.receive(
+            max_messages=count,
+            visibility_timeout=config.processing_timeout,
+            max_receive_count=config.max_receive_count,
+        )

@@ -1,0 +1,286 @@
+"""The local pipeline: gateway + queue poller + uvicorn over one data directory.
+
+:class:`LocalPipeline` prepares the data directory (credentials, validated config), points
+the Lambda handlers at it through the same environment variables the CDK stack sets, then
+serves HTTP from a background thread while the queue poller feeds the processor. ``stop()``
+is graceful: the server stops accepting, in-flight requests finish, then in-flight batches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Generator, Sequence
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from iot_pipeline_common import limits
+
+from iot_pipeline_backend import settings
+from iot_pipeline_backend.adapters import Adapters
+from iot_pipeline_backend.adapters.local import CONFIG_FILE, JsonFileConfigSource, LocalAdapters
+from iot_pipeline_backend.errors import ConfigError, SettingsError
+from iot_pipeline_backend.handlers.runtime import use_adapters
+from iot_pipeline_backend.local.auth import SigV4Verifier
+from iot_pipeline_backend.local.credentials import LocalCredentials, load_or_create_credentials
+from iot_pipeline_backend.local.gateway import Gateway, LambdaHandler, Route
+from iot_pipeline_backend.local.logs import LOGGER_NAME
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+DEFAULT_DATA_DIR = Path(".iot-pipeline")
+DEFAULT_REGION = "us-east-1"
+#: Written once the server listens (the URL of the stage), removed on a clean stop; a parent
+#: process that started the runtime with ``--port 0`` reads the real port from it.
+ENDPOINT_FILE = "endpoint"
+#: The function names of the local "Lambdas" (as they appear in contexts and logs).
+FUNCTION_NAMES = {
+    "ingestion": "data-ingestion-local",
+    "processor": "data-processor-local",
+    "query": "data-query-local",
+}
+
+_log = logging.getLogger(f"{LOGGER_NAME}.runtime")
+
+
+class _GatewayServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the runtime owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def validate_config(data_dir: Path) -> None:
+    """Raise :class:`ConfigError` naming the bad key when ``config.json`` is invalid."""
+    JsonFileConfigSource(data_dir / CONFIG_FILE).load_config()
+
+
+def point_handlers_at(data_dir: Path, *, region: str) -> None:
+    """Set the environment the handlers read (the same variables the CDK stack sets)."""
+    os.environ[settings.ENV_BACKEND] = "local"
+    os.environ[settings.ENV_DATA_DIR] = str(data_dir)
+    os.environ.setdefault("AWS_DEFAULT_REGION", region)
+    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "iot-pipeline")
+
+
+class OneEventAtATime:
+    """Runs a Lambda handler for one event at a time, as one Lambda container does.
+
+    The handlers keep per-invocation state at module level, as Lambda code may (Powertools'
+    resolvers hold the current event in a class attribute shared by every resolver, its batch
+    processor holds the current records), so two events must never overlap in one process.
+    Callers that share a lock share that guarantee.
+    """
+
+    def __init__(self, handler: LambdaHandler, *, lock: threading.Lock) -> None:
+        self._handler = handler
+        self._lock = lock
+
+    def __call__(self, event: dict[str, Any], context: Any) -> Any:
+        with self._lock:
+            return self._handler(event, context)
+
+
+def lambda_routes(*, lock: threading.Lock | None = None) -> list[Route]:
+    """The API's three resources and the handlers behind them (imported on first use)."""
+    shared = lock or threading.Lock()
+    handler: dict[str, Any] = {
+        name: OneEventAtATime(
+            importlib.import_module(f"iot_pipeline_backend.handlers.{name}").lambda_handler,
+            lock=shared,
+        )
+        for name in FUNCTION_NAMES
+    }
+    return [
+        Route("POST", "/ingest", FUNCTION_NAMES["ingestion"], handler["ingestion"]),
+        Route("POST", "/process", FUNCTION_NAMES["processor"], handler["processor"]),
+        Route("GET", "/query", FUNCTION_NAMES["query"], handler["query"]),
+    ]
+
+
+class LocalPipeline:
+    """One running local pipeline. ``start()`` returns once it accepts requests."""
+
+    def __init__(
+        self,
+        *,
+        data_dir: Path = DEFAULT_DATA_DIR,
+        region: str = DEFAULT_REGION,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        routes: Sequence[Route] | None = None,
+        poll_queue: bool = True,
+    ) -> None:
+        self.data_dir = data_dir.resolve()
+        self.region = region
+        self.host = host
+        self._requested_port = port
+        self.port = port
+        self._routes = routes
+        self._poll_queue = poll_queue
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.credentials: LocalCredentials = load_or_create_credentials(self.data_dir)
+        validate_config(self.data_dir)
+        self._adapters: LocalAdapters | None = None
+        self._previous_adapters: Adapters | None = None
+        self._poller: Any = None
+        self._gateway: Gateway | None = None
+        self._server: _GatewayServer | None = None
+        self._thread: threading.Thread | None = None
+        self._server_error: BaseException | None = None
+
+    @property
+    def endpoint(self) -> str:
+        """The stage URL, e.g. ``http://127.0.0.1:8000/prod``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/{limits.STAGE}"
+
+    @property
+    def endpoint_file(self) -> Path:
+        """``<data-dir>/endpoint``: the endpoint while the runtime is up."""
+        return self.data_dir / ENDPOINT_FILE
+
+    def start(self, *, timeout: float = 30.0) -> None:
+        """Bind, start the poller and the server; raise if the server is not up in time."""
+        self.endpoint_file.unlink(missing_ok=True)
+        point_handlers_at(self.data_dir, region=self.region)
+        sock = _bind(self.host, self._requested_port)
+        self.port = sock.getsockname()[1]
+        verifier = SigV4Verifier(
+            access_key=self.credentials.access_key,
+            secret_key=self.credentials.secret_key,
+            region=self.region,
+        )
+        # One adapter set for the gateway's handlers and the poller: one database handle.
+        self._adapters = LocalAdapters.open(self.data_dir)
+        self._previous_adapters = use_adapters(self._adapters)
+        invocation_lock = threading.Lock()
+        routes = (
+            list(self._routes) if self._routes is not None else lambda_routes(lock=invocation_lock)
+        )
+        self._gateway = Gateway(routes=routes, verifier=verifier, region=self.region)
+        if self._poll_queue:
+            self._start_poller(routes)
+        config = uvicorn.Config(
+            self._gateway,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=30,
+            limit_concurrency=512,
+            server_header=False,
+        )
+        self._server = _GatewayServer(config)
+        self._thread = threading.Thread(
+            target=self._serve, args=(sock,), name="iot-pipeline-gateway", daemon=True
+        )
+        self._thread.start()
+        give_up = time.monotonic() + timeout
+        while not self._server.started:
+            if self._server_error is not None or not self._thread.is_alive():
+                self.stop()
+                raise SettingsError(f"the gateway failed to start: {self._server_error}")
+            if time.monotonic() > give_up:
+                self.stop()
+                raise SettingsError(f"the gateway did not start within {timeout:g} s")
+            time.sleep(0.02)
+        _write_atomically(self.endpoint_file, self.endpoint + "\n")
+        _log.info(
+            "local pipeline started",
+            extra={"endpoint": self.endpoint, "data_dir": str(self.data_dir)},
+        )
+
+    def _start_poller(self, routes: Sequence[Route]) -> None:
+        # The poller module is loaded on demand: a gateway-only runtime (tests) needs none.
+        queue_poller = importlib.import_module("iot_pipeline_backend.local.poller").QueuePoller
+        processor = next(r for r in routes if r.resource == "/process").handler
+        assert self._adapters is not None
+        self._poller = queue_poller(
+            queue=self._adapters.queue, handler=processor, config=self._adapters.config
+        )
+        self._poller.start()
+
+    def _serve(self, sock: socket.socket) -> None:
+        assert self._server is not None
+        try:
+            self._server.run(sockets=[sock])
+        except BaseException as exc:  # surfaced by start()/stop(); the thread must not die silently
+            self._server_error = exc
+            _log.exception("gateway stopped with an error")
+        finally:
+            sock.close()
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """True once the queue is drained and no batch is running (False on timeout)."""
+        if self._poller is None:
+            return True
+        return bool(self._poller.wait_idle(timeout))
+
+    def stop(self, *, timeout: float = 30.0) -> None:
+        """Stop accepting, let in-flight requests finish, then in-flight batches."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        if self._gateway is not None:
+            self._gateway.close()
+            self._gateway = None
+        if self._poller is not None:
+            self._poller.stop(timeout=timeout)
+            self._poller = None
+        if self._adapters is not None:
+            use_adapters(self._previous_adapters)
+            self._previous_adapters = None
+            self._adapters.close()
+            self._adapters = None
+        self.endpoint_file.unlink(missing_ok=True)
+        _log.info("local pipeline stopped", extra={"data_dir": str(self.data_dir)})
+
+    def __enter__(self) -> LocalPipeline:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise SettingsError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+__all__ = [
+    "DEFAULT_DATA_DIR",
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "DEFAULT_REGION",
+    "ENDPOINT_FILE",
+    "ConfigError",
+    "LocalPipeline",
+    "lambda_routes",
+    "point_handlers_at",
+    "validate_config",
+]
