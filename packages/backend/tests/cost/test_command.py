@@ -40,6 +40,8 @@ def test_given_json_then_one_object_with_cost_breakdown_assumptions_and_comparis
     assert body["assumptions"]["readings_per_second"] == 100
     assert body["assumptions"]["batch_size"] == 100
     assert body["assumptions"]["bytes_per_reading"] == 1024
+    assert body["assumptions"]["transactional_raw_writes"] is True
+    assert body["assumptions"]["idempotency_marker_bytes"] is None  # a copy of the reading
     single = body["one_reading_per_request"]
     assert single["batch_size"] == 1
     assert single["cost_per_million_readings"] > body["cost_per_million_readings"]
@@ -60,7 +62,9 @@ def test_given_options_then_json_reflects_them() -> None:
         "50",
         "--idempotency-writes",
         "0",
-        "--transactional-writes",
+        "--marker-bytes",
+        "200",
+        "--no-transactional-writes",
         "--retention-days",
         "7",
         "--query-reads-per-reading",
@@ -81,6 +85,7 @@ def test_given_options_then_json_reflects_them() -> None:
             "bytes_per_reading",
             "queue_batch_size",
             "idempotency_writes_per_reading",
+            "idempotency_marker_bytes",
             "transactional_raw_writes",
             "retention_days",
             "query_reads_per_reading",
@@ -92,7 +97,8 @@ def test_given_options_then_json_reflects_them() -> None:
         "bytes_per_reading": 300,
         "queue_batch_size": 50,
         "idempotency_writes_per_reading": 0,
-        "transactional_raw_writes": True,
+        "idempotency_marker_bytes": 200,
+        "transactional_raw_writes": False,
         "retention_days": 7,
         "query_reads_per_reading": 0,
         "xray_sampling_rate": 0.1,
@@ -152,7 +158,9 @@ def test_help_explains_every_option_and_the_assumptions() -> None:
         "--bytes-per-reading",
         "--queue-batch-size",
         "--idempotency-writes",
-        "--transactional-writes",
+        "--marker-bytes",
+        "200",
+        "--no-transactional-writes",
         "--retention-days",
         "--query-reads-per-reading",
         "--xray-sampling-rate",

@@ -10,6 +10,7 @@ import click
 
 from iot_pipeline_backend.cost import prices
 from iot_pipeline_backend.cost.model import (
+    MARKER_EXTRA_BYTES,
     AssumptionError,
     Assumptions,
     CostEstimate,
@@ -26,8 +27,9 @@ million readings, and compare it with sending one reading per request.
 \b
 What it prices (the pipeline as built; monthly averages, us-east-1):
 - one API Gateway request and one ingestion invocation per batch of readings;
-- per reading, one raw item write plus the idempotency marker writes, and one
-  processed item write (DynamoDB on-demand: one WRU per started KB);
+- per reading, one raw item write plus the idempotency marker writes (as built:
+  a marker copying the reading, written with it in one transaction, so billed
+  twice), and one processed item write (DynamoDB on-demand: one WRU per started KB);
 - the batch packed into SQS messages of up to 256 KiB, sent, received and deleted
   in batches of 10 (each started 64 KB of a call is billed as one request), and
   the idle long polls of the event source mapping;
@@ -55,6 +57,7 @@ _OPTION_OF_FIELD = {
     "bytes_per_reading": "--bytes-per-reading",
     "queue_batch_size": "--queue-batch-size",
     "idempotency_writes_per_reading": "--idempotency-writes",
+    "idempotency_marker_bytes": "--marker-bytes",
     "retention_days": "--retention-days",
     "query_reads_per_reading": "--query-reads-per-reading",
     "xray_sampling_rate": "--xray-sampling-rate",
@@ -109,11 +112,18 @@ _OPTION_OF_FIELD = {
     help="Idempotency marker items written per reading besides the raw item.",
 )
 @click.option(
+    "--marker-bytes",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Size of one idempotency marker item.  [default: as built, a copy of the reading "
+    f"plus {MARKER_EXTRA_BYTES} bytes]",
+)
+@click.option(
     "--transactional-writes/--no-transactional-writes",
     default=_DEFAULTS.transactional_raw_writes,
     show_default=True,
-    help="Whether the raw item and its marker are written in one DynamoDB transaction "
-    "(billed twice).",
+    help="Whether the raw item and its marker are written in one DynamoDB transaction, "
+    "which bills every write unit twice (as built: yes).",
 )
 @click.option(
     "--retention-days",
@@ -152,6 +162,7 @@ def cost(
     bytes_per_reading: int,
     queue_batch_size: int,
     idempotency_writes: int,
+    marker_bytes: int | None,
     transactional_writes: bool,
     retention_days: float,
     query_reads_per_reading: float,
@@ -167,6 +178,7 @@ def cost(
             bytes_per_reading=bytes_per_reading,
             queue_batch_size=queue_batch_size,
             idempotency_writes_per_reading=idempotency_writes,
+            idempotency_marker_bytes=marker_bytes,
             transactional_raw_writes=transactional_writes,
             retention_days=retention_days,
             query_reads_per_reading=query_reads_per_reading,

@@ -4,7 +4,8 @@ Pure arithmetic, no I/O. The flow it prices (DESIGN.md):
 
 * a device sends ``batch_size`` readings in one ``POST /ingest``: one API Gateway request and
   one ingestion Lambda invocation per batch; each reading is one raw item write plus
-  ``idempotency_writes_per_reading`` marker writes; the batch goes to SQS packed into as few
+  ``idempotency_writes_per_reading`` marker writes (as built: one marker holding a copy of
+  the reading, written with it in one transaction); the batch goes to SQS packed into as few
   messages (≤ 256 KiB each) and ``SendMessageBatch`` calls (≤ 10 messages, ≤ 256 KiB) as fit;
 * the event source mapping receives up to 10 messages per ``ReceiveMessage``, invokes the
   processor with ``queue_batch_size`` messages, and deletes them with one
@@ -39,6 +40,9 @@ READINGS_ENVELOPE_BYTES: Final = len('{"readings":[]}')
 DYNAMODB_WRITE_UNIT_BYTES: Final = 1024
 DYNAMODB_READ_UNIT_BYTES: Final = 4096
 DYNAMODB_ITEM_OVERHEAD_BYTES: Final = 100
+#: A marker as built copies the raw item and adds ``reading_sk`` (name and a sort key of
+#: 13 digits, ``#`` and a reading_id); its own ``sk`` (``id#`` + reading_id) is no longer.
+MARKER_EXTRA_BYTES: Final = 40
 
 Kind = Literal["usage", "storage", "fixed"]
 
@@ -66,13 +70,14 @@ class Assumptions:
     #: What processing adds to an item: flat temperature/humidity/pressure, celsius,
     #: fahrenheit, processed_at, status (about 160 bytes of names and values).
     processed_extra_bytes: int = 160
-    #: Idempotency marker items written per reading (device_id, reading_id → sort key).
+    #: Idempotency marker items written per reading besides the raw item.
     idempotency_writes_per_reading: int = 1
-    #: A marker item: device_id, reading_id, the raw sort key and expires_at.
-    idempotency_marker_bytes: int = 160
-    #: True when the raw item and its marker are written in one DynamoDB transaction,
-    #: which bills every unit twice.
-    transactional_raw_writes: bool = False
+    #: A marker item's size; ``None`` = as built: a copy of the raw item plus the raw sort
+    #: key (``reading_sk``), :data:`MARKER_EXTRA_BYTES` more.
+    idempotency_marker_bytes: int | None = None
+    #: True (as built) when the raw item and its marker are written in one DynamoDB
+    #: transaction, which bills every write unit twice.
+    transactional_raw_writes: bool = True
     #: SQS messages per processor invocation (the pipeline config's ``batch_size``);
     #: batches are assumed full.
     queue_batch_size: int = PipelineConfig().batch_size
@@ -126,7 +131,7 @@ class Assumptions:
         )
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            if isinstance(value, bool):
+            if value is None or isinstance(value, bool):
                 continue
             if not math.isfinite(value):
                 raise AssumptionError(field.name, f"must be a finite number, not {value}")
@@ -149,6 +154,13 @@ class Assumptions:
             )
         if self.xray_sampling_rate > 1:
             raise AssumptionError("xray_sampling_rate", "is a share between 0 and 1")
+
+    @property
+    def marker_item_bytes(self) -> int:
+        """Size of one idempotency marker item."""
+        if self.idempotency_marker_bytes is None:
+            return self.bytes_per_reading + MARKER_EXTRA_BYTES
+        return self.idempotency_marker_bytes
 
     @property
     def processed_item_bytes(self) -> int:
@@ -337,7 +349,7 @@ def estimate_monthly_cost(assumptions: Assumptions) -> CostEstimate:
         readings
         * transaction_factor
         * a.idempotency_writes_per_reading
-        * _write_units(a.idempotency_marker_bytes)
+        * _write_units(a.marker_item_bytes)
     )
     processed_wru = readings * _write_units(a.processed_item_bytes)
     # A query reads a page in one request: strong reads per started 4 KB, halved (eventual).
@@ -348,8 +360,7 @@ def estimate_monthly_cost(assumptions: Assumptions) -> CostEstimate:
     stored_bytes_per_reading = (
         a.bytes_per_reading
         + DYNAMODB_ITEM_OVERHEAD_BYTES
-        + a.idempotency_writes_per_reading
-        * (a.idempotency_marker_bytes + DYNAMODB_ITEM_OVERHEAD_BYTES)
+        + a.idempotency_writes_per_reading * (a.marker_item_bytes + DYNAMODB_ITEM_OVERHEAD_BYTES)
         + a.processed_item_bytes
         + DYNAMODB_ITEM_OVERHEAD_BYTES
     )
