@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from unittest import mock
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -124,3 +125,58 @@ def echo_gateway(tmp_path: Path) -> Iterator[EchoGateway]:
         )
     finally:
         pipeline.stop()
+
+
+@dataclass
+class SignedHttp:
+    """httpx requests signed by botocore for one endpoint and key pair."""
+
+    endpoint: str
+    region: str
+    access_key: str
+    secret_key: str
+
+    def request(
+        self, method: str, path: str, *, json_body: Any = None, params: dict[str, str] | None = None
+    ) -> httpx.Response:
+        url = self.endpoint + path
+        if params:
+            url += "?" + urlencode(params)
+        body = b"" if json_body is None else json.dumps(json_body).encode()
+        headers = {"Content-Type": "application/json"} if json_body is not None else {}
+        signed = botocore_signed_headers(
+            method,
+            url,
+            access_key=self.access_key,
+            secret_key=self.secret_key,
+            region=self.region,
+            body=body,
+            headers=headers,
+        )
+        return httpx.request(method, url, content=body, headers=signed, timeout=30)
+
+    def ingest(self, payload: Any) -> httpx.Response:
+        return self.request("POST", "/ingest", json_body=payload)
+
+    def query_all(self, **params: str) -> list[dict[str, Any]]:
+        """Every item of a query, following ``next_token``."""
+        items: list[dict[str, Any]] = []
+        query = {"limit": "1000", **params}
+        while True:
+            response = self.request("GET", "/query", params=query)
+            assert response.status_code == 200, response.text
+            page = response.json()
+            items.extend(page["items"])
+            if not page["next_token"]:
+                return items
+            query["next_token"] = page["next_token"]
+
+
+def signed_http_for(pipeline: Any) -> SignedHttp:
+    """A :class:`SignedHttp` for anything with endpoint, region and keys."""
+    return SignedHttp(
+        endpoint=pipeline.endpoint,
+        region=pipeline.region,
+        access_key=pipeline.access_key,
+        secret_key=pipeline.secret_key,
+    )

@@ -43,7 +43,7 @@ def configure_logging(level: str = "info", *, stream: TextIO | None = None) -> N
     """Send the runtime's and uvicorn's logs to ``stream`` (stderr) as JSON lines."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonLogFormatter())
-    for name in (LOGGER_NAME, "uvicorn", "uvicorn.error"):
+    for name in (LOGGER_NAME, "iot_pipeline_backend", "uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
         logger.setLevel(level.upper())

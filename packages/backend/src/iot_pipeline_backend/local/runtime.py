@@ -31,6 +31,7 @@ from iot_pipeline_backend.local.auth import SigV4Verifier
 from iot_pipeline_backend.local.credentials import LocalCredentials, load_or_create_credentials
 from iot_pipeline_backend.local.gateway import Gateway, LambdaHandler, Route
 from iot_pipeline_backend.local.logs import LOGGER_NAME
+from iot_pipeline_backend.local.poller import QueuePoller
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -130,7 +131,7 @@ class LocalPipeline:
         validate_config(self.data_dir)
         self._adapters: LocalAdapters | None = None
         self._previous_adapters: Adapters | None = None
-        self._poller: Any = None
+        self._poller: QueuePoller | None = None
         self._gateway: Gateway | None = None
         self._server: _GatewayServer | None = None
         self._thread: threading.Thread | None = None
@@ -198,11 +199,9 @@ class LocalPipeline:
         )
 
     def _start_poller(self, routes: Sequence[Route]) -> None:
-        # The poller module is loaded on demand: a gateway-only runtime (tests) needs none.
-        queue_poller = importlib.import_module("iot_pipeline_backend.local.poller").QueuePoller
         processor = next(r for r in routes if r.resource == "/process").handler
         assert self._adapters is not None
-        self._poller = queue_poller(
+        self._poller = QueuePoller(
             queue=self._adapters.queue, handler=processor, config=self._adapters.config
         )
         self._poller.start()
@@ -221,7 +220,7 @@ class LocalPipeline:
         """True once the queue is drained and no batch is running (False on timeout)."""
         if self._poller is None:
             return True
-        return bool(self._poller.wait_idle(timeout))
+        return self._poller.wait_idle(timeout)
 
     def stop(self, *, timeout: float = 30.0) -> None:
         """Stop accepting, let in-flight requests finish, then in-flight batches."""
