@@ -97,3 +97,10 @@ def bench(session: nox.Session) -> None:
         *session.posargs,
         env={"PYTHONHASHSEED": "0", **os.environ},
     )
+
+
+@nox.session
+def soak(session: nox.Session) -> None:
+    """Steady simulator load on the local runtime (bounded at 10 min); writes its figures."""
+    _sync(session)
+    _run(session, "python", "bench/soak.py", *session.posargs)
