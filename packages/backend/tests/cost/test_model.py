@@ -327,3 +327,18 @@ def test_every_price_names_its_source_page_and_date() -> None:
     for price in prices.ALL_PRICES:
         assert price.source.startswith("https://aws.amazon.com/")
         assert price.as_of == prices.PRICES_AS_OF
+
+
+def test_given_over_100_billion_sqs_requests_then_the_tier_applies_to_the_service_total() -> None:
+    # 60,000 readings/s one per request: 157.68 G sends + 15.768 G receives + 15.768 G deletes
+    # = 189.216 G requests: 100 G at $0.40 + 89.216 G at $0.30 (per million), shared pro rata.
+    estimate = estimate_monthly_cost(
+        Assumptions(readings_per_second=60_000, batch_size=1, query_reads_per_reading=0)
+    )
+    total = 157.68e9 + 2 * 15.768e9
+    assert sum(line.quantity for line in estimate.lines if line.service == "SQS") == pytest.approx(
+        total
+    )
+    assert estimate.monthly_usd_by_service()["SQS"] == pytest.approx(
+        100e3 * 0.40 + (total - 100e9) / 1e6 * 0.30
+    )

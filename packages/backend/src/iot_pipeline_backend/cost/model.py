@@ -376,15 +376,26 @@ def estimate_monthly_cost(assumptions: Assumptions) -> CostEstimate:
         + query_requests * (a.response_overhead_bytes + page_bytes)
     ) / prices.BYTES_PER_GB
 
+    # Volume tiers count a service's whole month, so the SQS lines share one tiered total.
+    sqs_requests = send_billed + receive_billed + delete_billed + idle_polls
+
     def line(
-        service: str, item: str, quantity: float, price: prices.Price, kind: Kind = "usage"
+        service: str,
+        item: str,
+        quantity: float,
+        price: prices.Price,
+        kind: Kind = "usage",
+        *,
+        tiered_total: float | None = None,
     ) -> CostLine:
+        total = quantity if tiered_total is None else tiered_total
+        share = quantity / total if total else 0.0
         return CostLine(
             service=service,
             item=item,
             quantity=quantity,
             unit=price.unit,
-            monthly_usd=price.monthly_cost(quantity),
+            monthly_usd=price.monthly_cost(total) * share,
             kind=kind,
             price=price,
         )
@@ -399,10 +410,35 @@ def estimate_monthly_cost(assumptions: Assumptions) -> CostEstimate:
         ),
         line("Lambda", "requests (ingestion, processor, query)", invocations, p.LAMBDA_REQUEST),
         line("Lambda", "duration (arm64)", gb_seconds, p.LAMBDA_ARM64_GB_SECOND),
-        line("SQS", "SendMessageBatch (per 64 KB chunk)", send_billed, p.SQS_STANDARD_REQUEST),
-        line("SQS", "ReceiveMessage (per 64 KB chunk)", receive_billed, p.SQS_STANDARD_REQUEST),
-        line("SQS", "DeleteMessageBatch", delete_billed, p.SQS_STANDARD_REQUEST),
-        line("SQS", "empty long polls", idle_polls, p.SQS_STANDARD_REQUEST, "fixed"),
+        line(
+            "SQS",
+            "SendMessageBatch (per 64 KB chunk)",
+            send_billed,
+            p.SQS_STANDARD_REQUEST,
+            tiered_total=sqs_requests,
+        ),
+        line(
+            "SQS",
+            "ReceiveMessage (per 64 KB chunk)",
+            receive_billed,
+            p.SQS_STANDARD_REQUEST,
+            tiered_total=sqs_requests,
+        ),
+        line(
+            "SQS",
+            "DeleteMessageBatch",
+            delete_billed,
+            p.SQS_STANDARD_REQUEST,
+            tiered_total=sqs_requests,
+        ),
+        line(
+            "SQS",
+            "empty long polls",
+            idle_polls,
+            p.SQS_STANDARD_REQUEST,
+            "fixed",
+            tiered_total=sqs_requests,
+        ),
         line("DynamoDB", "raw item writes", raw_wru, p.DYNAMODB_WRITE_REQUEST_UNIT),
         line("DynamoDB", "idempotency marker writes", marker_wru, p.DYNAMODB_WRITE_REQUEST_UNIT),
         line("DynamoDB", "processed item writes", processed_wru, p.DYNAMODB_WRITE_REQUEST_UNIT),
