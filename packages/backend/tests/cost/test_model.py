@@ -17,6 +17,7 @@ from iot_pipeline_backend.cost import (
     AssumptionError,
     Assumptions,
     CostEstimate,
+    CostLine,
     estimate_monthly_cost,
     one_reading_per_request,
     prices,
@@ -34,22 +35,21 @@ def hand_worked() -> CostEstimate:
     )
 
 
-def usd(estimate: CostEstimate, service: str, item_start: str) -> float:
+def find_line(estimate: CostEstimate, service: str, item_start: str) -> CostLine:
     (line,) = [
         line
         for line in estimate.lines
         if line.service == service and line.item.startswith(item_start)
     ]
-    return line.monthly_usd
+    return line
+
+
+def usd(estimate: CostEstimate, service: str, item_start: str) -> float:
+    return find_line(estimate, service, item_start).monthly_usd
 
 
 def quantity(estimate: CostEstimate, service: str, item_start: str) -> float:
-    (line,) = [
-        line
-        for line in estimate.lines
-        if line.service == service and line.item.startswith(item_start)
-    ]
-    return line.quantity
+    return find_line(estimate, service, item_start).quantity
 
 
 def test_given_a_million_readings_in_batches_of_100_then_api_gateway_bills_ingest_and_queries(
