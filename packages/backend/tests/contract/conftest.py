@@ -32,6 +32,7 @@ class Backend:
     config: ConfigSource
     token_key: TokenKeySource
     drain_queue: Callable[[], list[str]]
+    write_config: Callable[[str], None]
 
     def queued_readings(self) -> list[RawItem]:
         return [r for body in self.drain_queue() for r in unpack_message(body)]
@@ -57,11 +58,37 @@ def _local(tmp_path: Path) -> Iterator[Backend]:
         adapters.config,
         adapters.token_key,
         drain,
+        adapters.config.path.write_text,
     )
     adapters.close()
 
 
-@pytest.fixture(params=["local"])
+def _aws(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    # Requested lazily so the local half of the suite never starts moto.
+    stack = request.getfixturevalue("aws")
+    a = stack.adapters
+
+    def write_config(text: str) -> None:
+        stack.session.client("ssm").put_parameter(
+            Name=stack.settings.config_parameter_name or "", Value=text, Overwrite=True
+        )
+
+    yield Backend(
+        "aws",
+        a.raw,
+        a.processed,
+        a.queue,
+        a.alerts,
+        a.config,
+        a.token_key,
+        stack.drain_queue,
+        write_config,
+    )
+
+
+@pytest.fixture(params=["local", "aws"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     if request.param == "local":
         yield from _local(tmp_path)
+    else:
+        yield from _aws(request)
