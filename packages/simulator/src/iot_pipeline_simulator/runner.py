@@ -226,9 +226,8 @@ class LoadRunner:
         heapq.heapify(heap)
         while True:
             now = self.elapsed()
-            if now >= duration:
-                break
-            while heap and heap[0][0] <= now:
+            # Everything due inside the window is handled, even when the loop wakes late.
+            while heap and heap[0][0] <= now and heap[0][0] < duration:
                 due, _, device, send = heapq.heappop(heap)
                 if send is not None:
                     self._offer(send, due)
@@ -236,6 +235,8 @@ class LoadRunner:
                 self._slot(device, due, heap, order)
             if self._fleet_buffer and self._fleet_deadline <= now:
                 self._dispatch(self._take_fleet_buffer(), self._fleet_deadline)
+            if now >= duration:
+                break
             wake = min(duration, self._fleet_deadline, heap[0][0] if heap else duration)
             await asyncio.sleep(max(0.0, wake - self.elapsed()))
         schedule_s = self.elapsed()
@@ -339,11 +340,12 @@ class LoadRunner:
         _, still_running = await asyncio.wait(
             set(self._tasks), timeout=self._options.drain_timeout_s
         )
+        # Counted before cancelling: a cancelled request releases its readings on the way out.
+        self.totals.unfinished = self._pending
         for task in still_running:
             task.cancel()
         if still_running:
             await asyncio.wait(still_running)
-        self.totals.unfinished = self._pending
 
     # -- delivery --------------------------------------------------------------------------
 
