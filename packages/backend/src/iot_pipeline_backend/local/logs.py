@@ -15,7 +15,9 @@ from typing import TextIO
 
 LOGGER_NAME = "iot_pipeline.local"
 _STANDARD_ATTRIBUTES = frozenset(
-    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()
+    # uvicorn adds an ANSI-coloured copy of its message; JSON readers want the plain one.
+    | {"message", "asctime", "color_message"}
 )
 
 
