@@ -5,13 +5,21 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
+import threading
+import time
 import uuid
+from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 import requests
 from aws_requests_auth.aws_auth import AWSRequestsAuth
+from iot_pipeline_backend.local.gateway import Route
+from iot_pipeline_backend.local.runtime import LocalPipeline
 
-from .conftest import EchoGateway
+from .conftest import EchoGateway, botocore_signed_headers
 
 
 def _error_shape(response: httpx.Response | requests.Response) -> dict[str, object]:
@@ -211,3 +219,58 @@ def test_given_malformed_proxy_response_then_502(echo_gateway: EchoGateway) -> N
     response = echo_gateway.signed("POST", "/ingest", body=b"{}")
     assert response.status_code == 502
     assert json.loads(response.text)["error"] == "internal_error"
+
+
+def _listener_closed(host: str, port: int, *, attempts: int = 200) -> bool:
+    for _ in range(attempts):
+        try:
+            socket.create_connection((host, port), timeout=1).close()
+        except OSError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_given_request_in_flight_when_stopped_then_it_completes(tmp_path: Path) -> None:
+    # GIVEN a handler that is still working when the stop begins
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        entered.set()
+        release.wait(10)
+        return {"statusCode": 200, "body": "done"}
+
+    pipeline = LocalPipeline(
+        data_dir=tmp_path,
+        port=0,
+        routes=[Route("POST", "/ingest", "slow", slow_handler)],
+        poll_queue=False,
+    )
+    pipeline.start()
+    url = pipeline.endpoint + "/ingest"
+    headers = botocore_signed_headers(
+        "POST",
+        url,
+        access_key=pipeline.credentials.access_key,
+        secret_key=pipeline.credentials.secret_key,
+        body=b"{}",
+    )
+    responses: list[httpx.Response] = []
+    client = threading.Thread(
+        target=lambda: responses.append(httpx.post(url, content=b"{}", headers=headers, timeout=30))
+    )
+    client.start()
+    assert entered.wait(10)
+    # WHEN the runtime is asked to stop while the request is in flight
+    stopper = threading.Thread(target=pipeline.stop)
+    stopper.start()
+    assert _listener_closed(pipeline.host, pipeline.port), "the stop never began"
+    release.set()
+    stopper.join(30)
+    client.join(30)
+    # THEN the in-flight request got its answer, and the runtime is gone
+    assert [r.status_code for r in responses] == [200]
+    assert responses[0].text == "done"
+    assert not (tmp_path / "endpoint").exists()
+    with pytest.raises(httpx.ConnectError):
+        httpx.post(url, content=b"{}", headers=headers, timeout=5)
