@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -83,3 +84,15 @@ def test_given_port_0_when_started_then_banner_shows_real_port_and_sigterm_stops
     # AND its logs are JSON lines
     records = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     assert any(r["message"] == "local pipeline stopped" for r in records)
+
+
+def test_given_port_in_use_then_start_refused_with_exit_code_2(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(
+            main, ["local", "--port", str(port), "--data-dir", str(tmp_path)]
+        )
+    assert result.exit_code == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output

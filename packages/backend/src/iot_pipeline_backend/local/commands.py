@@ -154,12 +154,14 @@ def demo(devices: int, duration: float, data_dir: Path | None) -> None:
     Prints what was sent, acknowledged, processed and flagged as anomalies, plus a sample
     processed reading. Exits 0 only if every acknowledged reading was processed.
     """
-    from iot_pipeline_backend.local.demo import run_demo
+    from iot_pipeline_backend.local.demo import DemoError, run_demo
 
     configure_logging("warning")
     try:
         ok = run_demo(devices=devices, duration=duration, data_dir=data_dir, echo=click.echo)
     except (ConfigError, SettingsError) as exc:
         raise StartupError(str(exc)) from None
+    except DemoError as exc:
+        raise click.ClickException(str(exc)) from None
     if not ok:
         sys.exit(1)

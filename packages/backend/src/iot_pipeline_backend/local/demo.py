@@ -26,12 +26,17 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from iot_pipeline_common import keys
 
+from iot_pipeline_backend.errors import BackendError
 from iot_pipeline_backend.local.testing import RunningPipeline, running_pipeline
 
 #: Pause between two readings of one device.
 SEND_INTERVAL_SECONDS = 0.05
 #: One reading in this many is hotter than the anomaly range, to show anomaly flags.
 ANOMALY_EVERY = 40
+
+
+class DemoError(BackendError):
+    """The demo could not read its results back (the pipeline answered with an error)."""
 
 
 class SignedClient:
@@ -121,7 +126,7 @@ def _query_all(client: SignedClient, device_id: str) -> list[dict[str, Any]]:
     while True:
         status, page = client.request("GET", "/query", query=query)
         if status != 200:
-            raise RuntimeError(f"query for {device_id} answered {status}: {page}")
+            raise DemoError(f"the query for {device_id} answered {status}: {page}")
         items.extend(page["items"])
         if not page.get("next_token"):
             return items

@@ -164,30 +164,3 @@ def parse_response(result: object) -> ProxyResponse:
     if len(body) > MAX_RESPONSE_BYTES:
         raise MalformedProxyResponseError("response body exceeds the proxy response limit")
     return ProxyResponse(status_code=status, headers=out_headers, body=body)
-
-
-@dataclass(slots=True)
-class LocalLambdaContext:
-    """The Lambda context object the handlers (and Powertools) read."""
-
-    function_name: str
-    aws_request_id: str
-    region: str
-    timeout_seconds: int = 30
-    memory_limit_in_mb: int = 512
-    function_version: str = "$LATEST"
-    log_group_name: str = ""
-    log_stream_name: str = "local"
-    invoked_function_arn: str = ""
-    _deadline: float = 0.0
-
-    def __post_init__(self) -> None:
-        self.invoked_function_arn = (
-            f"arn:aws:lambda:{self.region}:{LOCAL_ACCOUNT_ID}:function:{self.function_name}"
-        )
-        self.log_group_name = f"/aws/lambda/{self.function_name}"
-        self._deadline = time.monotonic() + self.timeout_seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        """Milliseconds left before the (local, advisory) timeout."""
-        return max(0, int((self._deadline - time.monotonic()) * 1000))

@@ -25,7 +25,7 @@ from iot_pipeline_common.models import ErrorBody
 
 from iot_pipeline_backend.local.auth import AuthenticationError, SignedRequest, SigV4Verifier
 from iot_pipeline_backend.local.events import (
-    LocalLambdaContext,
+    LOCAL_ACCOUNT_ID,
     MalformedProxyResponseError,
     ProxyRequest,
     ProxyResponse,
@@ -33,6 +33,7 @@ from iot_pipeline_backend.local.events import (
     parse_response,
 )
 from iot_pipeline_backend.local.logs import LOGGER_NAME
+from iot_pipeline_backend.local.poller import LocalLambdaContext
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -79,6 +80,7 @@ class Gateway:
         stage: str = limits.STAGE,
         max_body_bytes: int = limits.MAX_BODY_BYTES,
         max_workers: int = 8,
+        function_timeout: float = 30.0,
     ) -> None:
         self._routes = {(r.method.upper(), r.resource): r for r in routes}
         self._verifier = verifier
@@ -86,6 +88,8 @@ class Gateway:
         self._stage_prefix = f"/{stage}"
         self._stage = stage
         self._max_body = max_body_bytes
+        # Advisory, as get_remaining_time_in_millis() reports it; nothing is cut short.
+        self._timeout = function_timeout
         # Handlers are synchronous (they are Lambda handlers); a bounded pool keeps a burst of
         # requests from starting unbounded threads against one SQLite file.
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="lambda")
@@ -175,7 +179,13 @@ class Gateway:
         )
         event = build_event(proxy, region=self._region, stage=self._stage)
         context = LocalLambdaContext(
-            function_name=route.function_name, aws_request_id=str(request_id), region=self._region
+            deadline=time.monotonic() + self._timeout,
+            function_name=route.function_name,
+            invoked_function_arn=(
+                f"arn:aws:lambda:{self._region}:{LOCAL_ACCOUNT_ID}:function:{route.function_name}"
+            ),
+            aws_request_id=request_id,
+            log_group_name=f"/aws/lambda/{route.function_name}",
         )
         loop = asyncio.get_running_loop()
         try:

@@ -63,12 +63,28 @@ def validate_config(data_dir: Path) -> None:
     JsonFileConfigSource(data_dir / CONFIG_FILE).load_config()
 
 
-def point_handlers_at(data_dir: Path, *, region: str) -> None:
-    """Set the environment the handlers read (the same variables the CDK stack sets)."""
-    os.environ[settings.ENV_BACKEND] = "local"
-    os.environ[settings.ENV_DATA_DIR] = str(data_dir)
-    os.environ.setdefault("AWS_DEFAULT_REGION", region)
-    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "iot-pipeline")
+def point_handlers_at(data_dir: Path, *, region: str) -> dict[str, str | None]:
+    """Set the environment the handlers read (the same variables the CDK stack sets).
+
+    Returns the previous values, for :func:`restore_environment`.
+    """
+    wanted = {
+        settings.ENV_BACKEND: "local",
+        settings.ENV_DATA_DIR: str(data_dir),
+        "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION") or region,
+    }
+    previous = {name: os.environ.get(name) for name in wanted}
+    os.environ.update(wanted)
+    return previous
+
+
+def restore_environment(previous: dict[str, str | None]) -> None:
+    """Undo :func:`point_handlers_at` (an embedding process gets its environment back)."""
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 class OneEventAtATime:
@@ -131,6 +147,7 @@ class LocalPipeline:
         validate_config(self.data_dir)
         self._adapters: LocalAdapters | None = None
         self._previous_adapters: Adapters | None = None
+        self._previous_environment: dict[str, str | None] | None = None
         self._poller: QueuePoller | None = None
         self._gateway: Gateway | None = None
         self._server: _GatewayServer | None = None
@@ -151,7 +168,7 @@ class LocalPipeline:
     def start(self, *, timeout: float = 30.0) -> None:
         """Bind, start the poller and the server; raise if the server is not up in time."""
         self.endpoint_file.unlink(missing_ok=True)
-        point_handlers_at(self.data_dir, region=self.region)
+        self._previous_environment = point_handlers_at(self.data_dir, region=self.region)
         sock = _bind(self.host, self._requested_port)
         self.port = sock.getsockname()[1]
         verifier = SigV4Verifier(
@@ -240,6 +257,9 @@ class LocalPipeline:
             self._previous_adapters = None
             self._adapters.close()
             self._adapters = None
+        if self._previous_environment is not None:
+            restore_environment(self._previous_environment)
+            self._previous_environment = None
         self.endpoint_file.unlink(missing_ok=True)
         _log.info("local pipeline stopped", extra={"data_dir": str(self.data_dir)})
 
@@ -281,5 +301,6 @@ __all__ = [
     "LocalPipeline",
     "lambda_routes",
     "point_handlers_at",
+    "restore_environment",
     "validate_config",
 ]
