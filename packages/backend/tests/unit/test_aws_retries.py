@@ -1,0 +1,122 @@
+"""AWS adapters under partial failures DynamoDB and SQS report (botocore Stubber; moto
+cannot produce UnprocessedItems or failed batch entries)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+from iot_pipeline_backend.adapters.aws.dynamodb import DynamoProcessedReadingStore
+from iot_pipeline_backend.adapters.aws.messaging import SqsReadingQueue
+from iot_pipeline_backend.domain.process import process_reading
+from iot_pipeline_backend.errors import StoreUnavailableError
+from iot_pipeline_common.models import PipelineConfig, ProcessedItem, RawItem
+
+T0 = 1_705_314_600_000
+QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/q"
+
+
+def processed(count: int) -> list[ProcessedItem]:
+    return [
+        process_reading(
+            RawItem(
+                device_id="d",
+                event_date="2024-01-15",
+                timestamp=T0 + i,
+                reading_id=f"r-{i}",
+                sensor_data={"temperature": 20.5},
+                ingested_at="2024-01-15T10:30:00Z",
+            ),
+            config=PipelineConfig(),
+            now_ms=T0,
+        )
+        for i in range(count)
+    ]
+
+
+@pytest.fixture
+def session() -> boto3.Session:
+    return boto3.Session(
+        region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+
+
+@pytest.fixture
+def dynamodb(session: boto3.Session) -> Iterator[tuple[Any, Stubber]]:
+    client = session.client("dynamodb")
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def test_given_30_items_then_two_batch_writes_and_unprocessed_items_are_retried(
+    dynamodb: tuple[Any, Stubber],
+) -> None:
+    client, stubber = dynamodb
+    sleeps: list[float] = []
+    store = DynamoProcessedReadingStore(client, "processed", sleep=sleeps.append)
+    first_chunk_left: dict[str, Any] = {"processed": [{"PutRequest": {"Item": {"x": {"S": "1"}}}}]}
+    stubber.add_response(
+        "batch_write_item", {"UnprocessedItems": first_chunk_left}, {"RequestItems": ANY}
+    )
+    stubber.add_response(
+        "batch_write_item", {"UnprocessedItems": {}}, {"RequestItems": first_chunk_left}
+    )
+    stubber.add_response("batch_write_item", {"UnprocessedItems": {}}, {"RequestItems": ANY})
+
+    store.store_processed_readings(processed(30))
+
+    assert len(sleeps) == 1
+
+
+def test_given_items_that_stay_unprocessed_then_store_unavailable(
+    dynamodb: tuple[Any, Stubber],
+) -> None:
+    client, stubber = dynamodb
+    store = DynamoProcessedReadingStore(client, "processed", sleep=lambda _: None)
+    left: dict[str, Any] = {"processed": [{"PutRequest": {"Item": {"x": {"S": "1"}}}}]}
+    for _ in range(8):
+        stubber.add_response("batch_write_item", {"UnprocessedItems": left}, {"RequestItems": ANY})
+
+    with pytest.raises(StoreUnavailableError):
+        store.store_processed_readings(processed(1))
+
+
+def test_given_a_failed_send_entry_then_only_it_is_resent(session: boto3.Session) -> None:
+    client = session.client("sqs")
+    raw = [RawItem.model_validate(p.model_dump()) for p in processed(1)]
+    with Stubber(client) as stubber:
+        stubber.add_response(
+            "send_message_batch",
+            {
+                "Successful": [],
+                "Failed": [{"Id": "0", "SenderFault": False, "Code": "InternalError"}],
+            },
+            {"QueueUrl": QUEUE_URL, "Entries": ANY},
+        )
+        stubber.add_response(
+            "send_message_batch",
+            {"Successful": [{"Id": "0", "MessageId": "m", "MD5OfMessageBody": "x"}], "Failed": []},
+            {"QueueUrl": QUEUE_URL, "Entries": ANY},
+        )
+        SqsReadingQueue(client, QUEUE_URL, sleep=lambda _: None).enqueue_readings(raw)
+        stubber.assert_no_pending_responses()
+
+
+def test_given_a_sender_fault_then_store_unavailable_without_retry(session: boto3.Session) -> None:
+    client = session.client("sqs")
+    raw = [RawItem.model_validate(p.model_dump()) for p in processed(1)]
+    with Stubber(client) as stubber:
+        stubber.add_response(
+            "send_message_batch",
+            {
+                "Successful": [],
+                "Failed": [{"Id": "0", "SenderFault": True, "Code": "InvalidMessageContents"}],
+            },
+            {"QueueUrl": QUEUE_URL, "Entries": ANY},
+        )
+        with pytest.raises(StoreUnavailableError, match="InvalidMessageContents"):
+            SqsReadingQueue(client, QUEUE_URL, sleep=lambda _: None).enqueue_readings(raw)
