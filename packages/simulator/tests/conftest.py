@@ -56,6 +56,7 @@ class MemoryPipeline:
         self._arrivals = itertools.count()
         self._new = 0
         self.requests = 0
+        self.invalid_sent = 0
         self.max_concurrent = 0
         self._concurrent = 0
         self._created = asyncio.get_running_loop().time()
@@ -114,6 +115,10 @@ class MemoryPipeline:
             raise RefusedError(400, "validation_error") from None
         stored_at = self._store(reading)
         return IngestResponse(device_id=device_id, timestamp=stored_at, reading_id=reading_id or "")
+
+    async def ingest_invalid(self, body: dict[str, Any]) -> IngestResponse:
+        self.invalid_sent += 1
+        return await self.ingest(**body)
 
     async def ingest_batch(self, readings: list[dict[str, Any]]) -> BatchIngestResponse:
         await self._answer()

@@ -146,3 +146,13 @@ def test_given_error_shapes_then_classification_names_rejections_and_kinds() -> 
     assert classify_failure(AnsweredError(400, "validation_error")) == (True, "validation_error")
     assert classify_failure(AnsweredError(429, "throttled")) == (False, "throttled")
     assert classify_failure(TimeoutError()) == (False, "TimeoutError")
+
+
+async def test_given_invalid_readings_then_they_go_through_the_unchecked_path_alone(
+    memory_pipeline: Any,
+) -> None:
+    pipeline = memory_pipeline()
+    fleet = _fleet(10, 10, profile=_faulty(out_of_range=0.3))
+    result = await _run(pipeline, fleet, duration_s=1.0, batch_size=20)
+    assert pipeline.invalid_sent == result.totals.rejected_expected > 0
+    assert result.totals.rejected_before_sending == 0

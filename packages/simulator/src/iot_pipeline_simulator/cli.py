@@ -26,7 +26,7 @@ from iot_pipeline_simulator.console import live_progress, run_summary, verify_su
 from iot_pipeline_simulator.devices import Fleet
 from iot_pipeline_simulator.errors import SimulatorError
 from iot_pipeline_simulator.html_report import write_html
-from iot_pipeline_simulator.pipeline import open_client, stored_readings
+from iot_pipeline_simulator.pipeline import PipelineSink, open_client, stored_readings
 from iot_pipeline_simulator.profiles import PROFILES, get_profile
 from iot_pipeline_simulator.report import RunReport, build_report
 from iot_pipeline_simulator.runner import LoadRunner, RunOptions
@@ -249,12 +249,16 @@ def run(
 
         async def drive() -> RunReport:
             async with client:
-                runner = LoadRunner(sink=client, fleet=fleet, options=options)
+                sink = PipelineSink(client)
+                runner = LoadRunner(sink=sink, fleet=fleet, options=options)
                 show = not quiet and console.is_terminal
-                async with live_progress(
-                    runner, console=console, duration_s=duration, enabled=show
-                ):
-                    result = await runner.run()
+                try:
+                    async with live_progress(
+                        runner, console=console, duration_s=duration, enabled=show
+                    ):
+                        result = await runner.run()
+                finally:
+                    await sink.aclose()
             return build_report(
                 result, endpoint=str(client.endpoint), region=client.region, aws_profile=aws_profile
             )

@@ -67,6 +67,14 @@ class ReadingSink(Protocol):
 
     async def ingest_batch(self, readings: list[dict[str, Any]]) -> BatchAck: ...
 
+    async def ingest_invalid(self, body: dict[str, Any]) -> IngestAck:
+        """Send one reading that is invalid on purpose, skipping any client-side check.
+
+        The pipeline itself must refuse it (400): that is what an injected out-of-range
+        fault tests, so a client that validates first must not stand in for the pipeline.
+        """
+        ...
+
 
 def classify_failure(exc: BaseException) -> tuple[bool, str]:
     """``(is_rejection, kind)`` of a failed send.
@@ -358,9 +366,13 @@ class LoadRunner:
             self.totals.sent += len(sends)
             self.timeline.at(started).sent += len(sends)
             try:
-                if len(sends) == 1:
-                    reading = sends[0].reading
+                if len(sends) == 1 and sends[0].reading.expect_rejection:
                     acks: Sequence[IngestAck] = [
+                        await self._sink.ingest_invalid(sends[0].reading.to_wire())
+                    ]
+                elif len(sends) == 1:
+                    reading = sends[0].reading
+                    acks = [
                         await self._sink.ingest(
                             reading.device_id,
                             reading.sensor_data,
