@@ -1,0 +1,57 @@
+"""The ingestion queue with its dead-letter queue, and the alert topic."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from iot_pipeline_backend.infra import constants
+from iot_pipeline_backend.infra.deployment import DeploymentSettings
+
+
+class Messaging(Construct):
+    """Queue → processor, DLQ after ``max_receive_count`` failures, SNS topic for alerts."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: DeploymentSettings,
+        key: kms.IKey,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        names, config = settings.names, settings.pipeline_config
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            queue_name=names.dead_letter_queue,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(constants.DLQ_RETENTION_DAYS),
+        )
+        self.queue = sqs.Queue(
+            self,
+            "IngestionQueue",
+            queue_name=names.queue,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            # The config's processing_timeout is the time a batch may take before redelivery.
+            visibility_timeout=Duration.seconds(config.processing_timeout),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=self.dead_letter_queue, max_receive_count=config.max_receive_count
+            ),
+        )
+        # A customer-managed key, not alias/aws/sns: CloudWatch alarms can only publish to
+        # an encrypted topic whose key policy lets cloudwatch.amazonaws.com use the key.
+        self.alert_topic = sns.Topic(
+            self,
+            "AlertTopic",
+            topic_name=names.alert_topic,
+            display_name=f"iot-pipeline {settings.environment_suffix} alerts",
+            master_key=key,
+            enforce_ssl=True,
+        )

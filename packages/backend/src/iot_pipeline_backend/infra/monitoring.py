@@ -1,0 +1,111 @@
+"""Alarms on functions, tables and the dead-letter queue, all publishing to the alert topic."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from iot_pipeline_backend.infra import constants
+from iot_pipeline_backend.infra.deployment import DeploymentSettings
+
+_PERIOD = Duration.minutes(constants.ALARM_PERIOD_MINUTES)
+
+#: Every operation the functions run on a table; throttles are counted per operation.
+_TABLE_OPERATIONS = (
+    dynamodb.Operation.GET_ITEM,
+    dynamodb.Operation.BATCH_GET_ITEM,
+    dynamodb.Operation.PUT_ITEM,
+    dynamodb.Operation.BATCH_WRITE_ITEM,
+    dynamodb.Operation.TRANSACT_WRITE_ITEMS,
+    dynamodb.Operation.QUERY,
+)
+
+
+class PipelineAlarms(Construct):
+    """Errors and throttles per function, throttled requests per table, DLQ not empty."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: DeploymentSettings,
+        functions: Mapping[str, lambda_.IFunction],
+        tables: Mapping[str, dynamodb.ITable],
+        dead_letter_queue: sqs.IQueue,
+        topic: sns.ITopic,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        names = settings.names
+        self._action = actions.SnsAction(topic)
+        self.alarms: list[cloudwatch.Alarm] = []
+        for label, function in functions.items():
+            self._alarm(
+                f"{label.title()}Errors",
+                alarm_name=names.alarm(f"{label}-errors"),
+                metric=function.metric_errors(period=_PERIOD, statistic="Sum"),
+                threshold=constants.LAMBDA_ERRORS_THRESHOLD,
+                description=f"Lambda errors >= {constants.LAMBDA_ERRORS_THRESHOLD} in 5 minutes",
+            )
+            self._alarm(
+                f"{label.title()}Throttles",
+                alarm_name=names.alarm(f"{label}-throttles"),
+                metric=function.metric_throttles(period=_PERIOD, statistic="Sum"),
+                threshold=constants.LAMBDA_THROTTLES_THRESHOLD,
+                description=(
+                    f"Lambda throttles >= {constants.LAMBDA_THROTTLES_THRESHOLD} in 5 minutes"
+                ),
+            )
+        for label, table in tables.items():
+            self._alarm(
+                f"{label.title()}TableThrottles",
+                alarm_name=names.alarm(f"{label}-table-throttles"),
+                metric=table.metric_throttled_requests_for_operations(
+                    operations=list(_TABLE_OPERATIONS), period=_PERIOD
+                ),
+                threshold=constants.DYNAMODB_THROTTLES_THRESHOLD,
+                description=(
+                    f"DynamoDB throttled requests >= {constants.DYNAMODB_THROTTLES_THRESHOLD} "
+                    "in 5 minutes"
+                ),
+            )
+        self._alarm(
+            "DeadLetterQueueNotEmpty",
+            alarm_name=names.alarm("dlq-not-empty"),
+            metric=dead_letter_queue.metric_approximate_number_of_messages_visible(
+                period=_PERIOD, statistic="Maximum"
+            ),
+            threshold=constants.DLQ_MESSAGES_THRESHOLD,
+            description="Readings failed processing max_receive_count times (see docs/deploy.md)",
+        )
+
+    def _alarm(
+        self,
+        construct_id: str,
+        *,
+        alarm_name: str,
+        metric: cloudwatch.IMetric,
+        threshold: int,
+        description: str,
+    ) -> None:
+        alarm = cloudwatch.Alarm(
+            self,
+            construct_id,
+            alarm_name=alarm_name,
+            alarm_description=description,
+            metric=metric,
+            threshold=threshold,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarm.add_alarm_action(self._action)
+        self.alarms.append(alarm)
