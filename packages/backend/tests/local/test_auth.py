@@ -217,3 +217,21 @@ def test_given_host_not_signed_then_refused() -> None:
 
 def test_given_valid_request_at_a_fixed_clock_then_verified() -> None:
     assert _verifier().verify(_signed_request()).access_key == "AKIAEXAMPLE000000000"
+
+
+def test_given_signer_that_signed_decoded_parameters_then_renormalized_query_accepted(
+    echo_gateway: EchoGateway,
+) -> None:
+    # GIVEN a signature over the RFC 3986 form (botocore signs what it is given) ...
+    canonical_url = echo_gateway.endpoint + "/query?device_id=a%20b%2Cc"
+    headers = botocore_signed_headers(
+        "GET",
+        canonical_url,
+        access_key=echo_gateway.access_key,
+        secret_key=echo_gateway.secret_key,
+    )
+    # ... WHEN the client sends the same parameter encoded the form way (+ and a bare comma)
+    sent = httpx.get(echo_gateway.endpoint + "/query?device_id=a+b,c", headers=headers)
+    # THEN the verifier accepts it, as API Gateway does
+    assert sent.status_code == 200, sent.text
+    assert sent.json()["event"]["queryStringParameters"] == {"device_id": "a b,c"}
