@@ -45,8 +45,26 @@ class CredentialSource(Protocol):
 _canonical_uri = lru_cache(maxsize=512)(sigv4.canonical_uri)
 
 
-def _amz_date(epoch_seconds: float) -> str:
-    return time.strftime(sigv4.AMZ_DATE_FORMAT, time.gmtime(epoch_seconds))
+class _AmzDateClock:
+    """``X-Amz-Date`` strings, formatted once per second rather than once per request."""
+
+    __slots__ = ("_clock", "_second", "_text")
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._second = -1
+        self._text = ""
+
+    def now(self) -> str:
+        second = int(self._clock())
+        if second != self._second:
+            self._text = time.strftime(sigv4.AMZ_DATE_FORMAT, time.gmtime(second))
+            self._second = second
+        return self._text
+
+
+#: Headers the signer writes; stale copies (a re-sent request) are replaced, never signed.
+_SIGNER_HEADERS = frozenset({"authorization", "x-amz-date", "x-amz-security-token"})
 
 
 def sign_headers(
@@ -121,7 +139,7 @@ class SigV4Auth(httpx.Auth):
         self.credentials = credentials
         self.region = region
         self.service = service
-        self._clock = clock
+        self._amz_date = _AmzDateClock(clock)
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         """Add the signature headers, then send."""
@@ -129,26 +147,31 @@ class SigV4Auth(httpx.Auth):
         if not frozen.access_key or not frozen.secret_key:
             raise ConfigurationError("the AWS credentials have no access key or secret key")
         path, _, query = request.url.raw_path.decode("ascii").partition("?")
-        for name in ("authorization", "x-amz-date", "x-amz-security-token"):
-            request.headers.pop(name, None)
-        to_sign = [
-            (name, value)
-            for name, value in request.headers.multi_items()
-            if name not in TRANSPORT_HEADERS
-        ]
-        request.headers.update(
-            sign_headers(
-                method=request.method,
-                raw_path=path,
-                raw_query=query,
-                headers=to_sign,
-                body=request.content,
-                access_key=frozen.access_key,
-                secret_key=frozen.secret_key,
-                token=frozen.token,
-                region=self.region,
-                amz_date=_amz_date(self._clock()),
-                service=self.service,
-            )
+        # ``Headers.raw`` is the cheap view (``multi_items`` re-detects the encoding per item);
+        # header names are ASCII by HTTP's grammar and values are sent as latin-1 by httpx.
+        to_sign: list[tuple[str, str]] = []
+        stale: list[str] = []
+        for raw_name, raw_value in request.headers.raw:
+            name = raw_name.decode("latin-1").lower()
+            if name in _SIGNER_HEADERS:
+                stale.append(name)
+            elif name not in TRANSPORT_HEADERS:
+                to_sign.append((name, raw_value.decode("latin-1")))
+        for name in stale:
+            del request.headers[name]
+        added = sign_headers(
+            method=request.method,
+            raw_path=path,
+            raw_query=query,
+            headers=to_sign,
+            body=request.content,
+            access_key=frozen.access_key,
+            secret_key=frozen.secret_key,
+            token=frozen.token,
+            region=self.region,
+            amz_date=self._amz_date.now(),
+            service=self.service,
         )
+        for name, value in added.items():
+            request.headers[name] = value
         yield request
