@@ -13,14 +13,17 @@ No stack trace, exception text of an unexpected error, or internal name reaches 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from iot_pipeline_common import limits
-from iot_pipeline_common.errors import ContractError, ErrorCode
+from iot_pipeline_common.errors import ContractError, ErrorCode, RequestValidationError
 from iot_pipeline_common.models import ErrorBody, ErrorDetail
 from pydantic import BaseModel
 
@@ -66,6 +69,24 @@ def response_for(exc: Exception) -> Response[str]:
         )
     logger.exception("unexpected error")
     return error_response(500, ErrorCode.INTERNAL, "Internal server error")
+
+
+def request_body(event: APIGatewayProxyEvent) -> bytes | None:
+    """The body as bytes, base64-decoded when API Gateway sent it so.
+
+    Not Powertools' ``decoded_body``: it decodes to ``str`` and raises on a body that is not
+    UTF-8, which would turn a client's mistake into a 500. The parser reports it as a 400.
+    """
+    body = event.body
+    if body is None:
+        return None
+    if event.is_base64_encoded:
+        try:
+            return base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise RequestValidationError("The request body is not valid base64") from None
+    # surrogatepass: a lone surrogate in the event's text must reach the parser, not crash here.
+    return body.encode("utf-8", "surrogatepass")
 
 
 def build_resolver(routes: Mapping[str, frozenset[str]]) -> APIGatewayRestResolver:

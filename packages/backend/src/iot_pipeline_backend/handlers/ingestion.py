@@ -15,7 +15,7 @@ from iot_pipeline_common.models import (
 from iot_pipeline_common.parsing import parse_ingest_body
 
 from iot_pipeline_backend.domain.ingest import ingest_readings
-from iot_pipeline_backend.handlers.http import build_resolver, json_response
+from iot_pipeline_backend.handlers.http import build_resolver, json_response, request_body
 from iot_pipeline_backend.handlers.observability import MetricUnit, lambda_entry, metrics
 from iot_pipeline_backend.handlers.runtime import current_adapters
 
@@ -25,7 +25,7 @@ app = build_resolver({"/ingest": frozenset({"POST"})})
 @app.post("/ingest")
 def ingest() -> Response[str]:
     """One reading or ``{"readings": [...]}``; 200 only once stored and queued."""
-    request = parse_ingest_body(app.current_event.decoded_body)
+    request = parse_ingest_body(request_body(app.current_event))
     readings = [request] if isinstance(request, Reading) else request.readings
     adapters = current_adapters()
     stored = ingest_readings(

@@ -24,7 +24,7 @@ from iot_pipeline_common.parsing import parse_process_body
 from iot_pipeline_backend.domain.messages import unpack_message
 from iot_pipeline_backend.domain.process import check_error_threshold, process_readings
 from iot_pipeline_backend.domain.reprocess import reprocess_readings
-from iot_pipeline_backend.handlers.http import build_resolver, json_response
+from iot_pipeline_backend.handlers.http import build_resolver, json_response, request_body
 from iot_pipeline_backend.handlers.observability import MetricUnit, lambda_entry, logger, metrics
 from iot_pipeline_backend.handlers.runtime import current_adapters
 
@@ -37,7 +37,7 @@ batch = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=F
 @app.post("/process")
 def reprocess() -> Response[str]:
     """Re-enqueue a device's raw readings in a day or range → ``202 {"queued": N}``."""
-    request = parse_process_body(app.current_event.decoded_body)
+    request = parse_process_body(request_body(app.current_event))
     adapters = current_adapters()
     queued = reprocess_readings(request, raw_store=adapters.raw, queue=adapters.queue)
     return json_response(202, ProcessResponse(queued=queued))
