@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 SERVICE = "iot-pipeline"
 METRICS_NAMESPACE = "IoTPipeline"
@@ -22,14 +23,35 @@ if "AWS_LAMBDA_FUNCTION_NAME" not in os.environ:
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 
-from aws_lambda_powertools import Logger, Metrics, Tracer  # noqa: E402
+from aws_lambda_powertools import Logger, Metrics  # noqa: E402
 from aws_lambda_powertools.metrics import MetricUnit  # noqa: E402
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Tracer
+
 logger = Logger(service=SERVICE)
-tracer = Tracer(service=SERVICE)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
 
 __all__ = ["MetricUnit", "lambda_entry", "logger", "metrics", "tracer"]
+
+_tracer: list[Tracer] = []
+_tracer_lock = threading.Lock()
+
+
+def tracer() -> Tracer:
+    """The process's Tracer, created on first use.
+
+    Creating a Tracer imports the X-Ray SDK and with it botocore; deferring that to the
+    first invocation keeps the handler modules' cold import lean.
+    """
+    if not _tracer:
+        with _tracer_lock:
+            if not _tracer:
+                from aws_lambda_powertools import Tracer
+
+                _tracer.append(Tracer(service=SERVICE))
+    return _tracer[0]
+
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -51,5 +73,13 @@ def lambda_entry(func: Handler) -> Handler:
         finally:
             logger.remove_keys(["request_id"])
 
-    wrapped: Handler = metrics.log_metrics(tracer.capture_lambda_handler(with_request_id))
+    traced: list[Handler] = []
+
+    @functools.wraps(func)
+    def entry(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        if not traced:
+            traced.append(tracer().capture_lambda_handler(with_request_id))
+        return traced[0](event, context)
+
+    wrapped: Handler = metrics.log_metrics(entry)
     return wrapped
