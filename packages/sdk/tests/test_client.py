@@ -287,3 +287,18 @@ def test_given_missing_profile_or_no_credentials_then_configuration_error(
 def test_given_bad_endpoint_then_configuration_error(endpoint: str) -> None:
     with pytest.raises(ConfigurationError, match="endpoint"):
         Client(endpoint=endpoint, region="us-east-1", credentials=("AK", "SK"))
+
+
+def test_given_raw_request_when_sent_then_signed_unchecked_and_json_returned(
+    harness: Callable[..., Any],
+) -> None:
+    # GIVEN a body the typed methods would refuse (temperature out of range, no reading_id)
+    h = harness(lambda r: httpx.Response(200, json={"echo": json.loads(r.content)}))
+    body = {"device_id": "d", "sensor_data": {"temperature": 999}}
+    # WHEN sent through the low-level request()
+    reply = h.call("request", "POST", "ingest", json=body, params={"b": 2, "a": "x y"})
+    # THEN it goes out as given, signed, with a canonical query, and the JSON comes back
+    (request,) = h.requests
+    assert reply == {"echo": body}
+    assert request.url.raw_path == b"/prod/ingest?a=x%20y&b=2"
+    assert "authorization" in request.headers

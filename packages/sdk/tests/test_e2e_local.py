@@ -138,6 +138,17 @@ def test_given_stored_readings_when_processed_again_then_queued_and_not_duplicat
     assert client.query("e2e-replay", start=DAY_START_MS, end=DAY_START_MS + 10).count == 5
 
 
+def test_given_invalid_reading_when_sent_raw_then_pipeline_rejects_it_naming_the_field(
+    client: Client,
+) -> None:
+    bad = {"device_id": "e2e-raw", "sensor_data": {"humidity": 101}, "colour": "red"}
+    with pytest.raises(ValidationError) as caught:
+        client.request("POST", "/ingest", json=bad)
+    assert caught.value.request_id
+    assert {d.field for d in caught.value.details} >= {"colour"}
+    assert client.query("e2e-raw", table="raw").count == 0
+
+
 def test_given_wrong_secret_when_calling_then_auth_error_from_gateway(pipeline: Any) -> None:
     with (
         Client(

@@ -37,7 +37,12 @@ from iot_pipeline_sdk._config import (
     resolve_credentials,
     resolve_region,
 )
-from iot_pipeline_sdk._errors import APIError, TransportError, client_validation_error
+from iot_pipeline_sdk._errors import (
+    APIError,
+    TransportError,
+    client_validation_error,
+    request_id_of,
+)
 from iot_pipeline_sdk._retry import RetryPolicy
 
 try:
@@ -206,6 +211,25 @@ class BaseClient:
     # -- responses --------------------------------------------------------------------------
 
     @staticmethod
+    def _raw_params(params: Mapping[str, str | int] | None) -> list[tuple[str, str]]:
+        return [(key, str(value)) for key, value in (params or {}).items()]
+
+    @staticmethod
+    def _decode(response: httpx.Response) -> Any:
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise APIError(
+                status_code=response.status_code,
+                code="invalid_response",
+                message="the response body is not JSON",
+                request_id=request_id_of(response.headers),
+                headers=response.headers,
+            ) from exc
+
+    @staticmethod
     def _parse(response: httpx.Response, model: type[ModelT]) -> ModelT:
         try:
             return model.model_validate_json(response.content)
@@ -214,7 +238,7 @@ class BaseClient:
                 status_code=response.status_code,
                 code="invalid_response",
                 message=f"the response is not a {model.__name__}: {exc.error_count()} problem(s)",
-                request_id=response.headers.get("x-amzn-requestid"),
+                request_id=request_id_of(response.headers),
                 headers=response.headers,
             ) from exc
 

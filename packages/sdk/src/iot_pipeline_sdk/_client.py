@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
@@ -32,6 +33,15 @@ from iot_pipeline_sdk._batching import batch_bodies, prepare_readings
 from iot_pipeline_sdk._errors import error_from_response
 from iot_pipeline_sdk._pagination import AsyncQueryPage, QueryPage
 from iot_pipeline_sdk._retry import RetryPolicy, is_retryable_exception, is_retryable_status
+
+
+def _route(route: str) -> str:
+    return route if route.startswith("/") else "/" + route
+
+
+def _json_bytes(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), allow_nan=True).encode()
+
 
 _Credentials = CredentialSource | tuple[str, str] | tuple[str, str, str] | None
 
@@ -176,6 +186,30 @@ class Client(BaseClient):
             for body, _ in batch_bodies(prepared)
         ]
         return self._merge_batches(parts)
+
+    def request(
+        self,
+        method: str,
+        route: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        json: Any = None,
+    ) -> Any:
+        """Send any request to the pipeline, signed and retried, without client-side checks.
+
+        ``route`` is relative to the endpoint (``"/ingest"``). Returns the decoded JSON body;
+        an error status raises the same :class:`APIError` subclasses as the typed methods.
+        Meant for what the typed methods refuse on purpose, e.g. testing the pipeline's own
+        validation with a reading the SDK would not send.
+        """
+        return self._decode(
+            self._send(
+                method.upper(),
+                _route(route),
+                query=self._raw_params(params),
+                body=None if json is None else _json_bytes(json),
+            )
+        )
 
     @overload
     def query(
@@ -428,6 +462,30 @@ class AsyncClient(BaseClient):
             for body, _ in batch_bodies(prepared)
         ]
         return self._merge_batches(parts)
+
+    async def request(
+        self,
+        method: str,
+        route: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        json: Any = None,
+    ) -> Any:
+        """Send any request to the pipeline, signed and retried, without client-side checks.
+
+        ``route`` is relative to the endpoint (``"/ingest"``). Returns the decoded JSON body;
+        an error status raises the same :class:`APIError` subclasses as the typed methods.
+        Meant for what the typed methods refuse on purpose, e.g. testing the pipeline's own
+        validation with a reading the SDK would not send.
+        """
+        return self._decode(
+            await self._send(
+                method.upper(),
+                _route(route),
+                query=self._raw_params(params),
+                body=None if json is None else _json_bytes(json),
+            )
+        )
 
     @overload
     async def query(
