@@ -168,9 +168,23 @@ class LocalPipeline:
     def start(self, *, timeout: float = 30.0) -> None:
         """Bind, start the poller and the server; raise if the server is not up in time."""
         self.endpoint_file.unlink(missing_ok=True)
-        self._previous_environment = point_handlers_at(self.data_dir, region=self.region)
         sock = _bind(self.host, self._requested_port)
         self.port = sock.getsockname()[1]
+        try:
+            self._start_serving(sock, timeout=timeout)
+        except BaseException:
+            # Leave nothing half-started behind: threads, adapters, environment, socket.
+            self.stop()
+            sock.close()
+            raise
+        _write_atomically(self.endpoint_file, self.endpoint + "\n")
+        _log.info(
+            "local pipeline started",
+            extra={"endpoint": self.endpoint, "data_dir": str(self.data_dir)},
+        )
+
+    def _start_serving(self, sock: socket.socket, *, timeout: float) -> None:
+        self._previous_environment = point_handlers_at(self.data_dir, region=self.region)
         verifier = SigV4Verifier(
             access_key=self.credentials.access_key,
             secret_key=self.credentials.secret_key,
@@ -203,20 +217,15 @@ class LocalPipeline:
         give_up = time.monotonic() + timeout
         while not self._server.started:
             if self._server_error is not None or not self._thread.is_alive():
-                self.stop()
                 raise SettingsError(f"the gateway failed to start: {self._server_error}")
             if time.monotonic() > give_up:
-                self.stop()
                 raise SettingsError(f"the gateway did not start within {timeout:g} s")
             time.sleep(0.02)
-        _write_atomically(self.endpoint_file, self.endpoint + "\n")
-        _log.info(
-            "local pipeline started",
-            extra={"endpoint": self.endpoint, "data_dir": str(self.data_dir)},
-        )
 
     def _start_poller(self, routes: Sequence[Route]) -> None:
-        processor = next(r for r in routes if r.resource == "/process").handler
+        processor = next((r.handler for r in routes if r.resource == "/process"), None)
+        if processor is None:
+            raise SettingsError("the queue poller needs the processor's POST /process route")
         assert self._adapters is not None
         self._poller = QueuePoller(
             queue=self._adapters.queue, handler=processor, config=self._adapters.config
