@@ -61,8 +61,8 @@ def test_given_devices_generated_in_any_order_then_each_device_gets_the_same_rea
 
 @pytest.mark.parametrize("name", sorted(PROFILES))
 def test_given_a_profile_then_every_reading_not_broken_on_purpose_is_valid(name: str) -> None:
-    fleet = Fleet(profile=PROFILES[name], devices=20, rate=1, seed=3, start_ms=1_700_000_000_000)
-    sends = _sends(fleet, 500)
+    fleet = Fleet(profile=PROFILES[name], devices=10, rate=1, seed=3, start_ms=1_700_000_000_000)
+    sends = _sends(fleet, 300)
     broken = [s for s in sends if s.reading.expect_rejection]
     for send in sends:
         if not send.reading.expect_rejection:
@@ -115,12 +115,12 @@ def test_given_a_daily_cycle_then_values_swing_by_the_amplitude_over_a_day() -> 
 @pytest.mark.parametrize(
     ("faults", "delivery", "measure"),
     [
-        (FaultRates(spike=0.05), DeliveryBehaviour(), "spike"),
-        (FaultRates(out_of_range=0.05), DeliveryBehaviour(), "out_of_range"),
-        (FaultRates(dropout=0.05), DeliveryBehaviour(), "dropout"),
-        (FaultRates(), DeliveryBehaviour(duplicate=0.05), "duplicate"),
-        (FaultRates(), DeliveryBehaviour(late=0.05), "late"),
-        (FaultRates(), DeliveryBehaviour(out_of_order=0.05), "out_of_order"),
+        (FaultRates(spike=0.1), DeliveryBehaviour(), "spike"),
+        (FaultRates(out_of_range=0.1), DeliveryBehaviour(), "out_of_range"),
+        (FaultRates(dropout=0.1), DeliveryBehaviour(), "dropout"),
+        (FaultRates(), DeliveryBehaviour(duplicate=0.1), "duplicate"),
+        (FaultRates(), DeliveryBehaviour(late=0.1), "late"),
+        (FaultRates(), DeliveryBehaviour(out_of_order=0.1), "out_of_order"),
     ],
 )
 def test_given_a_configured_rate_then_the_fault_appears_at_that_rate(
@@ -128,17 +128,17 @@ def test_given_a_configured_rate_then_the_fault_appears_at_that_rate(
 ) -> None:
     sensor = SensorModel("temperature", "°C", 20, -40, 85, noise=0.3, spike=10)
     profile = _only(sensor, faults=faults, delivery=delivery)
-    slots = 20_000
-    fleet = Fleet(profile=profile, devices=20, rate=1, seed=8, start_ms=0)
-    sends = _sends(fleet, slots // 20)
+    slots = 10_000
+    fleet = Fleet(profile=profile, devices=10, rate=1, seed=8, start_ms=0)
+    sends = _sends(fleet, slots // 10)
     if measure == "dropout":
         seen = slots - len(sends)
     elif measure in {"spike", "out_of_range"}:
         seen = sum(measure in s.reading.faults for s in sends)
     else:
         seen = sum(s.kind == measure for s in sends)
-    # Binomial(20 000, 0.05): mean 1000, sd ≈ 31; ±4 sd.
-    assert 875 <= seen <= 1125
+    # Binomial(10 000, 0.1): mean 1000, sd 30; ±4 sd.
+    assert 880 <= seen <= 1120
 
 
 def test_given_stuck_windows_then_a_window_repeats_its_first_value() -> None:

@@ -158,10 +158,12 @@ class Fleet:
         injected: list[str] = []
         data: dict[str, float] = {}
         hour0 = self._hour0[index]
+        # One stream per stuck window: each sensor's draw in it says whether it is stuck.
+        stuck_key = derive(device_key, _STUCK, slot // faults.stuck_window) if faults.stuck else 0
         for j, sensor in enumerate(self.profile.sensors):
             draw = _D_SENSORS + j * _D_PER_SENSOR
             value: float
-            if faults.stuck and self._stuck(device_key, j, slot // faults.stuck_window):
+            if faults.stuck and uniform(stuck_key, j) < faults.stuck:
                 first = slot - slot % faults.stuck_window
                 value = self._clean(sensor, hour0, first, derive(device_key, first), draw)
                 if first != slot:
@@ -196,10 +198,6 @@ class Fleet:
         if sensor.noise:
             value += sensor.noise * gaussian(key, draw)
         return min(sensor.high, max(sensor.low, value))
-
-    def _stuck(self, device_key: int, sensor_index: int, window: int) -> bool:
-        chance = uniform(derive(device_key, _STUCK, sensor_index, window), 0)
-        return chance < self.profile.faults.stuck
 
     def _break_range(self, data: dict[str, float], key: int) -> None:
         checked = [name for name in data if name in limits.KNOWN_SENSOR_RANGES]
