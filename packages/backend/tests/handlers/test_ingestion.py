@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from iot_pipeline_backend.adapters.local import LocalAdapters
 from iot_pipeline_backend.domain.messages import unpack_message
 from iot_pipeline_backend.handlers import ingestion
@@ -146,3 +148,19 @@ def test_given_an_unexpected_error_then_500_without_a_stack_trace(
         "error": "internal_error",
         "details": [],
     }
+
+
+def test_given_metrics_enabled_then_the_ingested_count_is_emitted_as_emf(
+    installed: LocalAdapters,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    readings = [{"device_id": "device-123", "sensor_data": {"temperature": 20}}] * 3
+
+    ingestion.lambda_handler(api_event("POST", "/ingest", body={"readings": readings}), None)
+
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "_aws" in line]
+    [blob] = emf
+    assert blob["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "IoTPipeline"
+    assert blob["ReadingsIngested"] == [3.0]

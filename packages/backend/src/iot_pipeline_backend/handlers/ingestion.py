@@ -16,7 +16,7 @@ from iot_pipeline_common.parsing import parse_ingest_body
 
 from iot_pipeline_backend.domain.ingest import ingest_readings
 from iot_pipeline_backend.handlers.http import build_resolver, json_response, request_body
-from iot_pipeline_backend.handlers.observability import MetricUnit, lambda_entry, metrics
+from iot_pipeline_backend.handlers.observability import count, lambda_entry
 from iot_pipeline_backend.handlers.runtime import current_adapters
 
 app = build_resolver({"/ingest": frozenset({"POST"})})
@@ -35,7 +35,7 @@ def ingest() -> Response[str]:
         config=adapters.config.load_config(),
         now_ms=keys.now_ms(),
     )
-    metrics.add_metric(name="ReadingsIngested", unit=MetricUnit.Count, value=len(stored))
+    count("ReadingsIngested", len(stored))
     if isinstance(request, Reading):
         item = stored[0]
         return json_response(

@@ -25,6 +25,7 @@ if "AWS_LAMBDA_FUNCTION_NAME" not in os.environ:
 
 from aws_lambda_powertools import Logger, Metrics  # noqa: E402
 from aws_lambda_powertools.metrics import MetricUnit  # noqa: E402
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled  # noqa: E402
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
@@ -32,7 +33,18 @@ if TYPE_CHECKING:
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
 
-__all__ = ["MetricUnit", "lambda_entry", "logger", "metrics", "tracer"]
+__all__ = ["count", "lambda_entry", "logger", "metrics", "tracer"]
+
+
+def count(name: str, value: int) -> None:
+    """Add to an EMF count metric (flushed when the invocation ends).
+
+    Skipped when metrics are disabled: Powertools would otherwise keep collecting values
+    that are never flushed, and print them once a hundred have piled up.
+    """
+    if not is_metrics_disabled():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
 
 _tracer: list[Tracer] = []
 _tracer_lock = threading.Lock()
@@ -73,13 +85,14 @@ def lambda_entry(func: Handler) -> Handler:
         finally:
             logger.remove_keys(["request_id"])
 
-    traced: list[Handler] = []
+    built: list[tuple[Handler, Handler]] = []
 
     @functools.wraps(func)
     def entry(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        if not traced:
-            traced.append(tracer().capture_lambda_handler(with_request_id))
-        return traced[0](event, context)
+        if not built:
+            traced: Handler = tracer().capture_lambda_handler(with_request_id)
+            built.append((traced, metrics.log_metrics(traced)))
+        traced_only, with_metrics = built[0]
+        return (traced_only if is_metrics_disabled() else with_metrics)(event, context)
 
-    wrapped: Handler = metrics.log_metrics(entry)
-    return wrapped
+    return entry

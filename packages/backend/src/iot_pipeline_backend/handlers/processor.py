@@ -25,7 +25,7 @@ from iot_pipeline_backend.domain.messages import unpack_message
 from iot_pipeline_backend.domain.process import check_error_threshold, process_readings
 from iot_pipeline_backend.domain.reprocess import reprocess_readings
 from iot_pipeline_backend.handlers.http import build_resolver, json_response, request_body
-from iot_pipeline_backend.handlers.observability import MetricUnit, lambda_entry, logger, metrics
+from iot_pipeline_backend.handlers.observability import count, lambda_entry, logger
 from iot_pipeline_backend.handlers.runtime import current_adapters
 
 app = build_resolver({"/process": frozenset({"POST"})})
@@ -57,10 +57,10 @@ def process_record(record: SQSRecord, config: PipelineConfig) -> int:
             now_ms=keys.now_ms(),
         )
     except Exception:
-        metrics.add_metric(name="ReadingsFailed", unit=MetricUnit.Count, value=len(readings) or 1)
+        count("ReadingsFailed", len(readings) or 1)
         logger.exception("record failed", extra={"message_id": record.message_id})
         raise
-    metrics.add_metric(name="ReadingsProcessed", unit=MetricUnit.Count, value=len(readings))
+    count("ReadingsProcessed", len(readings))
     return len(readings)
 
 

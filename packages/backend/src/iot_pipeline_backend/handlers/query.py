@@ -9,7 +9,7 @@ from iot_pipeline_common.parsing import parse_query_params
 
 from iot_pipeline_backend.domain.query import query_readings
 from iot_pipeline_backend.handlers.http import build_resolver, json_response
-from iot_pipeline_backend.handlers.observability import lambda_entry
+from iot_pipeline_backend.handlers.observability import count, lambda_entry
 from iot_pipeline_backend.handlers.runtime import current_adapters
 
 app = build_resolver({"/query": frozenset({"GET"})})
@@ -26,6 +26,7 @@ def query() -> Response[str]:
         processed_store=adapters.processed,
         token_key=adapters.token_key.token_key(),
     )
+    count("ReadingsReturned", page.count)
     # ``next_token: null`` is part of the envelope, so it is dumped even when None.
     body = page.model_dump(mode="json", exclude_none=True)
     body["next_token"] = page.next_token
