@@ -48,19 +48,21 @@ _canonical_uri = lru_cache(maxsize=512)(sigv4.canonical_uri)
 class _AmzDateClock:
     """``X-Amz-Date`` strings, formatted once per second rather than once per request."""
 
-    __slots__ = ("_clock", "_second", "_text")
+    __slots__ = ("_cached", "_clock")
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
-        self._second = -1
-        self._text = ""
+        # One tuple, replaced in one assignment: threads sharing a client never see a second
+        # paired with another second's text.
+        self._cached: tuple[int, str] = (-1, "")
 
     def now(self) -> str:
         second = int(self._clock())
-        if second != self._second:
-            self._text = time.strftime(sigv4.AMZ_DATE_FORMAT, time.gmtime(second))
-            self._second = second
-        return self._text
+        cached_second, text = self._cached
+        if second != cached_second:
+            text = time.strftime(sigv4.AMZ_DATE_FORMAT, time.gmtime(second))
+            self._cached = (second, text)
+        return text
 
 
 #: Headers the signer writes; stale copies (a re-sent request) are replaced, never signed.
