@@ -83,7 +83,7 @@ def openapi(session: nox.Session) -> None:
 def demo(session: nox.Session) -> None:
     """The quick start: local pipeline, simulated devices, a query, a summary."""
     _sync(session)
-    _run(session, "iot-pipeline", "demo", *session.posargs)
+    _run(session, "python", "scripts/demo.py", *session.posargs)
 
 
 @nox.session
