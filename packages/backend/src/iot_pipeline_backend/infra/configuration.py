@@ -20,9 +20,10 @@ LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_14
 
 def parameter_arn(scope: Construct, name: str) -> str:
     """ARN of an SSM parameter by name (names start with ``/``, ARNs drop it)."""
-    return Stack.of(scope).format_arn(
+    arn: str = Stack.of(scope).format_arn(
         service="ssm", resource="parameter", resource_name=name.lstrip("/")
     )
+    return arn
 
 
 class PipelineConfiguration(Construct):
