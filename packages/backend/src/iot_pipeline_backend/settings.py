@@ -53,6 +53,7 @@ class Settings(BaseModel):
                     (ENV_QUEUE_URL, self.queue_url),
                     (ENV_ALERT_TOPIC_ARN, self.alert_topic_arn),
                     (ENV_CONFIG_PARAMETER, self.config_parameter_name),
+                    (ENV_API_KEY_PARAMETER, self.api_key_parameter_name),
                 )
                 if not value
             ]

@@ -85,7 +85,7 @@ def _query(backend: Backend, **params: object) -> tuple[list[str], str | None]:
         QueryParams.model_validate({"device_id": "dev-q", "table": "raw", **params}),
         raw_store=backend.raw,
         processed_store=backend.processed,
-        token_key=backend.token_key.token_key(),
+        token_key=backend.token_key,
     )
     return [item.reading_id for item in page.items], page.next_token
 

@@ -9,7 +9,10 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
-from iot_pipeline_backend.adapters.aws.dynamodb import DynamoProcessedReadingStore
+from iot_pipeline_backend.adapters.aws.dynamodb import (
+    DynamoProcessedReadingStore,
+    DynamoRawReadingStore,
+)
 from iot_pipeline_backend.adapters.aws.messaging import SqsReadingQueue
 from iot_pipeline_backend.domain.process import process_reading
 from iot_pipeline_backend.errors import StoreUnavailableError
@@ -120,3 +123,37 @@ def test_given_a_sender_fault_then_store_unavailable_without_retry(session: boto
         )
         with pytest.raises(StoreUnavailableError, match="InvalidMessageContents"):
             SqsReadingQueue(client, QUEUE_URL, sleep=lambda _: None).enqueue_readings(raw)
+
+
+def test_given_a_transaction_conflict_then_the_raw_write_is_retried(
+    dynamodb: tuple[Any, Stubber],
+) -> None:
+    client, stubber = dynamodb
+    sleeps: list[float] = []
+    store = DynamoRawReadingStore(client, "raw", sleep=sleeps.append)
+    stubber.add_client_error(
+        "transact_write_items",
+        service_error_code="TransactionCanceledException",
+        response_meta={},
+        modeled_fields={"CancellationReasons": [{"Code": "TransactionConflict"}, {"Code": "None"}]},
+    )
+    stubber.add_response("transact_write_items", {}, {"TransactItems": ANY})
+    [reading] = [RawItem.model_validate(p.model_dump()) for p in processed(1)]
+
+    assert store.store_raw_readings([reading]) == [reading]
+    assert len(sleeps) == 1
+
+
+def test_given_a_permanent_cancellation_then_store_unavailable_at_once(
+    dynamodb: tuple[Any, Stubber],
+) -> None:
+    client, stubber = dynamodb
+    store = DynamoRawReadingStore(client, "raw", sleep=lambda _: None)
+    stubber.add_client_error(
+        "transact_write_items",
+        service_error_code="TransactionCanceledException",
+        modeled_fields={"CancellationReasons": [{"Code": "ValidationError"}, {"Code": "None"}]},
+    )
+
+    with pytest.raises(StoreUnavailableError, match="TransactionCanceled"):
+        store.store_raw_readings([RawItem.model_validate(p.model_dump()) for p in processed(1)])

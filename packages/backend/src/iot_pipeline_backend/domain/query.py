@@ -19,7 +19,7 @@ from iot_pipeline_common import keys
 from iot_pipeline_common.models import ProcessedItem, QueryParams, QueryResponse, RawItem
 
 from iot_pipeline_backend.errors import InvalidNextTokenError
-from iot_pipeline_backend.ports import ProcessedReadingStore, RawReadingStore
+from iot_pipeline_backend.ports import ProcessedReadingStore, RawReadingStore, TokenKeySource
 
 _VERSION = 1
 
@@ -94,9 +94,13 @@ def query_readings(
     *,
     raw_store: RawReadingStore,
     processed_store: ProcessedReadingStore,
-    token_key: bytes,
+    token_key: TokenKeySource,
 ) -> QueryResponse[RawItem] | QueryResponse[ProcessedItem]:
-    """One page of the device's raw or processed readings."""
+    """One page of the device's raw or processed readings.
+
+    The token key is read only when a token is checked or issued, so a single-page query
+    never depends on the secret's store.
+    """
     start_ms, end_ms = keys.resolve_range(
         event_date=params.event_date, start=params.start, end=params.end
     )
@@ -104,7 +108,7 @@ def query_readings(
     after_sk = (
         None
         if params.next_token is None
-        else decode_next_token(params.next_token, identity, key=token_key)
+        else decode_next_token(params.next_token, identity, key=token_key.token_key())
     )
     query: _StoreQuery = {
         "device_id": params.device_id,
@@ -128,5 +132,5 @@ def query_readings(
     )
 
 
-def _token(identity: dict[str, Any], last_sk: str | None, key: bytes) -> str | None:
-    return None if last_sk is None else encode_next_token(identity, last_sk, key=key)
+def _token(identity: dict[str, Any], last_sk: str | None, key: TokenKeySource) -> str | None:
+    return None if last_sk is None else encode_next_token(identity, last_sk, key=key.token_key())

@@ -24,7 +24,7 @@ def query() -> Response[str]:
         params,
         raw_store=adapters.raw,
         processed_store=adapters.processed,
-        token_key=adapters.token_key.token_key(),
+        token_key=adapters.token_key,
     )
     count("ReadingsReturned", page.count)
     # ``next_token: null`` is part of the envelope, so it is dumped even when None.

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from iot_pipeline_common import keys
 from iot_pipeline_common.models import ProcessedItem, RawItem
 
@@ -49,6 +49,23 @@ _RETRYABLE = {
     "TransactionConflictException",
     "InternalServerError",
 }
+
+
+#: Cancellation reasons that go away on their own (the others are permanent).
+_TRANSIENT_REASONS = {
+    "None",
+    "TransactionConflict",
+    "ThrottlingError",
+    "ProvisionedThroughputExceeded",
+}
+
+
+def _retryable(exc: ClientError) -> bool:
+    code = error_code(exc)
+    if code != "TransactionCanceledException":
+        return code in _RETRYABLE
+    reasons = exc.response.get("CancellationReasons", [])
+    return all(str(reason.get("Code", "None")) in _TRANSIENT_REASONS for reason in reasons)
 
 
 def to_attributes(item: RawItem | ProcessedItem, **extra: str) -> dict[str, Any]:
@@ -155,11 +172,12 @@ class DynamoRawReadingStore:
             except ClientError as exc:
                 duplicates = self._duplicates(exc, todo)
                 if duplicates:
+                    # Not an error: report the originals and write the rest.
                     for reading in duplicates:
                         stored[(reading.device_id, reading.reading_id)] = self._original(reading)
                     todo = [r for r in todo if r not in duplicates]
                     continue
-                if error_code(exc) not in _RETRYABLE | {"TransactionCanceledException"}:
+                if not _retryable(exc):
                     raise StoreUnavailableError(
                         f"DynamoDB TransactWriteItems failed ({error_code(exc)})"
                     ) from exc
@@ -168,9 +186,8 @@ class DynamoRawReadingStore:
                     raise StoreUnavailableError("DynamoDB kept cancelling the write") from exc
                 self._sleep(backoff_delay(attempt))
                 continue
-            except Exception as exc:
-                with aws_boundary("DynamoDB TransactWriteItems"):
-                    raise exc
+            except BotoCoreError as exc:
+                raise StoreUnavailableError("DynamoDB TransactWriteItems failed") from exc
             for reading in todo:
                 stored[(reading.device_id, reading.reading_id)] = reading
             return
