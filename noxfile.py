@@ -43,7 +43,7 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over every package's src."""
     _sync(session)
-    _run(session, "mypy", *SRC_DIRS)
+    _run(session, "mypy", *SRC_DIRS, "scripts")
 
 
 @nox.session
@@ -51,7 +51,8 @@ def tests(session: nox.Session) -> None:
     """pytest over every package (CDK synth tests run in the ``cdk`` session)."""
     _sync(session)
     args = session.posargs or [
-        f"packages/{p}/tests" for p in PACKAGES if (ROOT / "packages" / p / "tests").is_dir()
+        *(f"packages/{p}/tests" for p in PACKAGES if (ROOT / "packages" / p / "tests").is_dir()),
+        "tests",
     ]
     _run(session, "pytest", "-m", "not cdk", "-p", "no:cacheprovider", *args)
 
