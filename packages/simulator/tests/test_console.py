@@ -34,6 +34,7 @@ async def test_given_a_terminal_when_running_then_live_progress_is_drawn(
     drawn = out.getvalue()
     assert "acknowledged" in drawn
     assert "schedule lag p99" in drawn
+    assert "sent/s" in drawn
 
 
 async def test_given_progress_disabled_when_running_then_nothing_is_drawn(

@@ -54,8 +54,8 @@ def _connection_options(command: Any) -> Any:
             click.option(
                 "--region",
                 envvar="AWS_REGION",
-                help="AWS region to sign for. Default: taken from the endpoint "
-                "(execute-api URLs), the AWS profile, or us-east-1 for local endpoints.",
+                help="AWS region to sign for (env AWS_REGION). Default: from an execute-api "
+                "endpoint URL or the AWS profile; local endpoints need it (us-east-1).",
             ),
             click.option(
                 "--aws-profile",
@@ -78,6 +78,7 @@ def main() -> None:
     Start the local pipeline, run 100 greenhouse devices for 30 s, then check nothing was lost:
       iot-pipeline local --data-dir .iot-pipeline &
       export AWS_SHARED_CREDENTIALS_FILE=.iot-pipeline/credentials AWS_PROFILE=iot-pipeline-local
+      export AWS_REGION=us-east-1
       iot-sim run --endpoint http://127.0.0.1:8000/prod --devices 100 --rate 1 --duration 30 \\
           --report-json run.json --report-html run.html
       iot-sim verify --report-json run.json

@@ -26,8 +26,12 @@ def _progress_view(runner: LoadRunner, duration_s: float) -> Group:
     for _ in range(4):
         table.add_column(justify="right")
     rate = totals.sent / elapsed if elapsed > 0 else 0.0
-    table.add_row(
-        "elapsed", f"{min(elapsed, duration_s):.1f} / {duration_s:g} s", "sent/s", f"{rate:,.0f}"
+    # A bare ProgressBar ends without a newline; inside a grid row it keeps its own line.
+    header = Table.grid(padding=(0, 2))
+    header.add_row(
+        ProgressBar(total=duration_s, completed=min(elapsed, duration_s), width=40),
+        f"{min(elapsed, duration_s):.1f} / {duration_s:g} s",
+        f"{rate:,.0f} sent/s",
     )
     table.add_row("sent", f"{totals.sent:,}", "acknowledged", f"{totals.acknowledged:,}")
     table.add_row(
@@ -45,8 +49,7 @@ def _progress_view(runner: LoadRunner, duration_s: float) -> Group:
         "schedule lag p99",
         f"{runner.lag.percentile(99):,.1f} ms",
     )
-    bar = ProgressBar(total=duration_s, completed=min(elapsed, duration_s))
-    return Group(bar, table)
+    return Group(header, table)
 
 
 @asynccontextmanager
