@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -83,6 +84,21 @@ def test_given_query_arguments_when_querying_then_query_string_is_canonical(
         "order": "desc",
         "next_token": "a+b/c=",
     }
+
+
+def test_given_date_object_when_querying_or_processing_then_sent_as_iso_day(
+    harness: Callable[..., Any],
+) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(200, json={"count": 0, "items": [], "next_token": None})
+        return httpx.Response(202, json={"queued": 0})
+
+    h = harness(answer)
+    h.call("query", "d", event_date=date(2024, 1, 15))
+    h.call("process", "d", event_date=date(2024, 1, 15))
+    assert dict(parse_qsl(h.requests[0].url.query.decode()))["event_date"] == "2024-01-15"
+    assert h.bodies()[1] == {"device_id": "d", "event_date": "2024-01-15"}
 
 
 def paging_pipeline(total: int) -> Handler:

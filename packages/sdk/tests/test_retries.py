@@ -81,14 +81,15 @@ def test_given_503_then_success_when_querying_then_backs_off_with_jitter_and_ret
     assert len(h.requests) == 3
 
 
-def test_given_connection_reset_when_ingesting_batch_then_retried_and_every_item_returned(
+def test_given_reset_and_timeouts_when_ingesting_batch_then_retried_and_every_item_returned(
     harness: Callable[..., Any], ingest_ok: Handler
 ) -> None:
-    # GIVEN a connection reset, then a connect failure, then a healthy pipeline
+    # GIVEN a connection reset, a connect failure and a read timeout, then a healthy pipeline
     h = harness(
         sequence(
             httpx.ReadError("Connection reset by peer"),
             httpx.ConnectError("All connection attempts failed"),
+            httpx.ReadTimeout("timed out"),
             then=ingest_ok,
         )
     )
@@ -98,10 +99,10 @@ def test_given_connection_reset_when_ingesting_batch_then_retried_and_every_item
     # THEN it arrives once retried, with the same ids every time
     assert result.count == 3
     bodies = h.bodies()
-    assert len(bodies) == 3
-    assert bodies[0] == bodies[1] == bodies[2]
+    assert len(bodies) == 4
+    assert bodies[0] == bodies[1] == bodies[2] == bodies[3]
     assert [i.reading_id for i in result.items] == [r["reading_id"] for r in bodies[0]["readings"]]
-    assert len(h.sleeps) == 2
+    assert len(h.sleeps) == 3
 
 
 def test_given_persistent_503_when_retries_run_out_then_server_error_after_max_attempts(
