@@ -1,0 +1,216 @@
+"""What the local-runtime benchmarks share: a pipeline in a child process, a signed client.
+
+The pipeline runs in its own process so that the client's work (building, signing and
+parsing requests) does not compete with the server for one interpreter lock, as it would not
+in any real deployment. ``python bench/_support.py serve --data-dir D [--noop]`` is the child
+the benchmarks start when they need a route the product does not have: it is the local
+runtime (same gateway, handlers, poller and logging) plus, with ``--noop``, a signed
+``POST /prod/noop`` whose handler does nothing, as a reference for the server's own cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: The reference route added by ``serve --noop``; never part of the product's API.
+NOOP_RESOURCE = "/noop"
+STARTUP_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class Server:
+    """A local pipeline running in a child process."""
+
+    endpoint: str
+    region: str
+    access_key: str
+    secret_key: str
+    data_dir: Path
+
+    @property
+    def database(self) -> Path:
+        from iot_pipeline_backend.adapters.local import DATABASE_FILE
+
+        return self.data_dir / DATABASE_FILE
+
+    def async_client(self, *, max_connections: int = 16) -> Any:
+        """An ``httpx.AsyncClient`` that signs every request with the SDK's SigV4 signer."""
+        import httpx
+        from botocore.credentials import Credentials
+        from iot_pipeline_sdk import SigV4Auth
+
+        auth = SigV4Auth(
+            credentials=Credentials(self.access_key, self.secret_key), region=self.region
+        )
+        limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
+        return httpx.AsyncClient(
+            base_url=self.endpoint, auth=auth, limits=limits, timeout=httpx.Timeout(60.0)
+        )
+
+    def client(self) -> Any:
+        """A synchronous signed ``httpx.Client`` (one kept-alive connection)."""
+        import httpx
+        from botocore.credentials import Credentials
+        from iot_pipeline_sdk import SigV4Auth
+
+        auth = SigV4Auth(
+            credentials=Credentials(self.access_key, self.secret_key), region=self.region
+        )
+        return httpx.Client(base_url=self.endpoint, auth=auth, timeout=httpx.Timeout(60.0))
+
+    def unrouted_round_trip_ms(self, *, samples: int = 30) -> float:
+        """Median round trip of a request the gateway refuses before any work (kept alive).
+
+        The server's HTTP floor: what every request pays whatever its route.
+        """
+        import httpx
+
+        timings: list[float] = []
+        with httpx.Client(base_url=self.endpoint, timeout=httpx.Timeout(60.0)) as client:
+            for _ in range(samples + 3):
+                started = time.perf_counter()
+                client.get("/")  # 403 Missing Authentication Token
+                timings.append(time.perf_counter() - started)
+        return median(timings[3:]) * 1000
+
+    def count_rows(self, table: str) -> int:
+        """Rows in ``table`` of the pipeline's database, read beside the running server."""
+        with sqlite3.connect(f"file:{self.database}?mode=ro", uri=True, timeout=30) as conn:
+            (count,) = conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()  # noqa: S608
+        return int(count)
+
+
+@contextmanager
+def running_server(*, data_dir: Path, noop: bool = False) -> Iterator[Server]:
+    """Start the local pipeline in a child process; stop it with ``SIGTERM`` on exit.
+
+    Without ``noop`` the child is the product's own ``python -m iot_pipeline_backend.local``.
+    """
+    from iot_pipeline_backend.local.credentials import load_or_create_credentials
+    from iot_pipeline_backend.local.runtime import DEFAULT_REGION, ENDPOINT_FILE
+
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    endpoint_file = data_dir / ENDPOINT_FILE
+    endpoint_file.unlink(missing_ok=True)
+    if noop:
+        command = [sys.executable, str(Path(__file__).resolve()), "serve", "--noop"]
+    else:
+        command = [sys.executable, "-m", "iot_pipeline_backend.local", "--port", "0"]
+    command += ["--data-dir", str(data_dir), "--log-level", "info"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with (data_dir / "runtime.log").open("ab") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        give_up = time.monotonic() + STARTUP_TIMEOUT_S
+        while not endpoint_file.exists():
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"the local pipeline exited ({process.returncode}); see {log.name}"
+                )
+            if time.monotonic() > give_up:
+                raise RuntimeError("the local pipeline did not start in time")
+            time.sleep(0.05)
+        credentials = load_or_create_credentials(data_dir)
+        yield Server(
+            endpoint=endpoint_file.read_text(encoding="utf-8").strip(),
+            region=DEFAULT_REGION,
+            access_key=credentials.access_key,
+            secret_key=credentials.secret_key,
+            data_dir=data_dir,
+        )
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=30)
+
+
+#: Above this, the server's HTTP floor is a delayed-ACK stall rather than work (see below).
+STALL_MS = 20.0
+
+
+def http_floor_note(floor_ms: float) -> str:
+    """A sentence on the server's HTTP floor, explaining it when it is a TCP stall."""
+    sentence = (
+        f"A request the gateway refuses before any work takes {floor_ms:.1f} ms (median) on a "
+        "kept-alive connection"
+    )
+    if floor_ms < STALL_MS:
+        return sentence + "."
+    return (
+        sentence + ": the runtime's listening socket is created with protocol 0, so asyncio "
+        "does not set TCP_NODELAY on accepted connections, and each response body waits for "
+        "the client's delayed ACK of the headers (~40 ms on Linux). That stall, not work, "
+        "dominates every local round trip here; creating the socket with IPPROTO_TCP "
+        "removes it."
+    )
+
+
+def percentile(samples: Sequence[float], fraction: float) -> float:
+    """The ``fraction`` quantile (0–1) of ``samples``, nearest-rank."""
+    ordered = sorted(samples)
+    rank = max(0, min(len(ordered) - 1, round(fraction * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+def median(samples: Sequence[float]) -> float:
+    """The median of ``samples``."""
+    return statistics.median(samples)
+
+
+def _noop_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    # What the reference route answers: a proxy response and nothing else.
+    return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": "{}"}
+
+
+def serve(argv: Sequence[str] | None = None) -> None:
+    """The child process: the local runtime, optionally with the no-op reference route."""
+    from iot_pipeline_backend.local.gateway import Route
+    from iot_pipeline_backend.local.logs import configure_logging
+    from iot_pipeline_backend.local.runtime import LocalPipeline, lambda_routes
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("command", choices=["serve"])
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--noop", action="store_true")
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args(argv)
+    # The same logging as ``iot-pipeline local``, so both servers pay the same per request.
+    configure_logging(args.log_level)
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", args.log_level.upper())
+    routes = lambda_routes()
+    if args.noop:
+        routes.append(Route("POST", NOOP_RESOURCE, "noop-reference", _noop_handler))
+    pipeline = LocalPipeline(data_dir=args.data_dir, port=0, routes=routes)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    pipeline.start()
+    try:
+        while not stop.wait(0.2):
+            pass
+    finally:
+        pipeline.stop()
+
+
+if __name__ == "__main__":
+    serve()
