@@ -20,6 +20,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from iot_pipeline_backend.adapters.local import DATABASE_FILE
+from iot_pipeline_backend.errors import StoreUnavailableError
 from iot_pipeline_backend.local.testing import RunningPipeline, running_pipeline
 
 JSON_HEADERS = {"Content-Type": "application/json"}
@@ -121,3 +122,71 @@ def shared_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runnin
 def session(shared_pipeline: RunningPipeline) -> Iterator[requests.Session]:
     with signed_session(shared_pipeline) as signed:
         yield signed
+
+
+# -- injected processing faults ---------------------------------------------------------------
+
+
+class FlakyProcessedStore:
+    """A real processed store that fails a write holding certain readings (a fault injector).
+
+    ``failures[reading_id]`` is how many more writes holding that reading fail; ``-1`` fails
+    them until :meth:`heal` is called. Every attempted write is recorded, so a test can tell
+    which readings the processor was given, and how often.
+    """
+
+    def __init__(self, inner: Any, failures: dict[str, int]) -> None:
+        self._inner = inner
+        self.failures = dict(failures)
+        self.attempts: list[list[str]] = []
+
+    def store_processed_readings(self, readings: Any) -> None:
+        ids = [r.reading_id for r in readings]
+        self.attempts.append(ids)
+        for reading_id in ids:
+            left = self.failures.get(reading_id, 0)
+            if left != 0:
+                self.failures[reading_id] = left - 1 if left > 0 else left
+                raise StoreUnavailableError(f"injected fault writing {reading_id}")
+        self._inner.store_processed_readings(readings)
+
+    def query_processed(self, **query: Any) -> Any:
+        return self._inner.query_processed(**query)
+
+    def heal(self) -> None:
+        """The cause is fixed: every later write succeeds."""
+        self.failures.clear()
+
+    def attempts_of(self, reading_id: str) -> int:
+        return sum(reading_id in ids for ids in self.attempts)
+
+
+@dataclass
+class AdaptersWithFaults:
+    """Another adapter set with its processed store replaced by a :class:`FlakyProcessedStore`."""
+
+    inner: Any
+    processed: FlakyProcessedStore
+
+    @property
+    def raw(self) -> Any:
+        return self.inner.raw
+
+    @property
+    def queue(self) -> Any:
+        return self.inner.queue
+
+    @property
+    def alerts(self) -> Any:
+        return self.inner.alerts
+
+    @property
+    def config(self) -> Any:
+        return self.inner.config
+
+    @property
+    def token_key(self) -> Any:
+        return self.inner.token_key
+
+    def close(self) -> None:
+        self.inner.close()
