@@ -96,3 +96,19 @@ def test_given_a_bad_batch_size_when_running_then_click_rejects_it() -> None:
     )
     assert result.exit_code == 2
     assert "--batch" in result.output
+
+
+def test_given_an_unreachable_pipeline_when_running_then_the_preflight_fails_fast() -> None:
+    env = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret"}
+    result = CliRunner().invoke(
+        main,
+        [
+            *("run", "--endpoint", "http://127.0.0.1:9/prod", "--region", "us-east-1"),
+            *("--duration", "30", "--retries", "0"),
+        ],
+        env=env,
+    )
+    assert result.exit_code == 2
+    assert "127.0.0.1:9" in result.output
+    assert "Traceback" not in result.output
+    assert "secret" not in result.output

@@ -141,3 +141,13 @@ async def test_given_late_and_out_of_order_deliveries_then_verify_reports_reorde
     assert result.ok
     assert report.deliveries.get("late", 0) + report.deliveries.get("out_of_order", 0) > 0
     assert result.totals()["reordered"] > 0
+
+
+async def test_given_a_run_with_nothing_acknowledged_then_verify_does_not_pass(
+    memory_pipeline: Any,
+) -> None:
+    pipeline = memory_pipeline(fail_with=503)
+    report = await _report(pipeline, profile="clean", devices=2)
+    result = await verify_run(report, pipeline.stored, wait_s=0)
+    assert result.totals()["acknowledged"] == 0
+    assert not result.ok

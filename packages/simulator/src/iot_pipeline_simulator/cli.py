@@ -244,16 +244,21 @@ def run(
             timeout_s=timeout,
             retries=retries,
         )
-        fleet = Fleet(
-            profile=profile, devices=devices, rate=rate, seed=chosen_seed, start_ms=now_ms()
-        )
 
         async def drive() -> RunReport:
             async with client:
                 sink = PipelineSink(client)
-                runner = LoadRunner(sink=sink, fleet=fleet, options=options)
-                show = not quiet and console.is_terminal
                 try:
+                    await sink.preflight()
+                    fleet = Fleet(
+                        profile=profile,
+                        devices=devices,
+                        rate=rate,
+                        seed=chosen_seed,
+                        start_ms=now_ms(),
+                    )
+                    runner = LoadRunner(sink=sink, fleet=fleet, options=options)
+                    show = not quiet and console.is_terminal
                     async with live_progress(
                         runner, console=console, duration_s=duration, enabled=show
                     ):
@@ -275,7 +280,7 @@ def run(
         if report_html:
             write_html(report, report_html)
     if not quiet:
-        console.print(run_summary(report))
+        Console().print(run_summary(report))
     t = report.totals
     if t.rejected_unexpected or t.accepted_invalid or t.errors or t.shed or t.unfinished:
         sys.exit(1)

@@ -76,8 +76,11 @@ class VerifyResult:
 
     @property
     def ok(self) -> bool:
-        """True when every device is ok."""
-        return all(device.ok for device in self.devices)
+        """True when something was acknowledged and every device is ok.
+
+        A run that got nothing acknowledged proves nothing, so it does not pass.
+        """
+        return any(d.acknowledged for d in self.devices) and all(d.ok for d in self.devices)
 
     def totals(self) -> dict[str, int]:
         """Sums over devices."""
