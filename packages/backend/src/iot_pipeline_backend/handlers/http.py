@@ -16,7 +16,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -120,3 +121,22 @@ def build_resolver(routes: Mapping[str, frozenset[str]]) -> APIGatewayRestResolv
         return error_response(404, ErrorCode.NOT_FOUND, f"No route for {event.http_method} {path}")
 
     return app
+
+
+def per_thread(
+    build: Callable[[], APIGatewayRestResolver],
+) -> Callable[[], APIGatewayRestResolver]:
+    """One resolver per thread, built on first use.
+
+    A resolver keeps the request it is handling in ``current_event``; the local gateway
+    calls a handler from several threads at once, so sharing one would mix requests.
+    """
+    local = threading.local()
+
+    def resolver() -> APIGatewayRestResolver:
+        app: APIGatewayRestResolver | None = getattr(local, "app", None)
+        if app is None:
+            app = local.app = build()
+        return app
+
+    return resolver

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from iot_pipeline_common import keys
 from iot_pipeline_common.models import (
     BatchIngestResponse,
@@ -15,17 +16,19 @@ from iot_pipeline_common.models import (
 from iot_pipeline_common.parsing import parse_ingest_body
 
 from iot_pipeline_backend.domain.ingest import ingest_readings
-from iot_pipeline_backend.handlers.http import build_resolver, json_response, request_body
+from iot_pipeline_backend.handlers.http import (
+    build_resolver,
+    json_response,
+    per_thread,
+    request_body,
+)
 from iot_pipeline_backend.handlers.observability import count, lambda_entry
 from iot_pipeline_backend.handlers.runtime import current_adapters
 
-app = build_resolver({"/ingest": frozenset({"POST"})})
 
-
-@app.post("/ingest")
-def ingest() -> Response[str]:
+def ingest(event: APIGatewayProxyEvent) -> Response[str]:
     """One reading or ``{"readings": [...]}``; 200 only once stored and queued."""
-    request = parse_ingest_body(request_body(app.current_event))
+    request = parse_ingest_body(request_body(event))
     readings = [request] if isinstance(request, Reading) else request.readings
     adapters = current_adapters()
     stored = ingest_readings(
@@ -56,7 +59,20 @@ def ingest() -> Response[str]:
     )
 
 
+def _build_resolver() -> APIGatewayRestResolver:
+    app = build_resolver({"/ingest": frozenset({"POST"})})
+
+    @app.post("/ingest")
+    def _ingest() -> Response[str]:
+        return ingest(app.current_event)
+
+    return app
+
+
+resolver = per_thread(_build_resolver)
+
+
 @lambda_entry
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """API Gateway REST proxy event → proxy response."""
-    return app.resolve(event, context)
+    return resolver().resolve(event, context)

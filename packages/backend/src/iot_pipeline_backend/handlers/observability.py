@@ -79,11 +79,12 @@ def lambda_entry(func: Handler) -> Handler:
     def with_request_id(event: dict[str, Any], context: Any) -> dict[str, Any]:
         request_id = getattr(context, "aws_request_id", None)
         if request_id:
-            logger.append_keys(request_id=request_id)
+            # Thread-local keys: the local runtime runs several invocations at once.
+            logger.thread_safe_append_keys(request_id=request_id)
         try:
             return func(event, context)
         finally:
-            logger.remove_keys(["request_id"])
+            logger.thread_safe_remove_keys(["request_id"])
 
     built: list[tuple[Handler, Handler]] = []
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
     process_partial_response,
 )
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from iot_pipeline_common import keys
 from iot_pipeline_common.models import PipelineConfig, ProcessResponse
@@ -24,20 +25,19 @@ from iot_pipeline_common.parsing import parse_process_body
 from iot_pipeline_backend.domain.messages import unpack_message
 from iot_pipeline_backend.domain.process import check_error_threshold, process_readings
 from iot_pipeline_backend.domain.reprocess import reprocess_readings
-from iot_pipeline_backend.handlers.http import build_resolver, json_response, request_body
+from iot_pipeline_backend.handlers.http import (
+    build_resolver,
+    json_response,
+    per_thread,
+    request_body,
+)
 from iot_pipeline_backend.handlers.observability import count, lambda_entry, logger
 from iot_pipeline_backend.handlers.runtime import current_adapters
 
-app = build_resolver({"/process": frozenset({"POST"})})
-# An all-failed batch is reported record by record like any other, so the error-threshold
-# alert still fires; the event source mapping retries exactly the same messages either way.
-batch = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
-
-@app.post("/process")
-def reprocess() -> Response[str]:
+def reprocess(event: APIGatewayProxyEvent) -> Response[str]:
     """Re-enqueue a device's raw readings in a day or range → ``202 {"queued": N}``."""
-    request = parse_process_body(request_body(app.current_event))
+    request = parse_process_body(request_body(event))
     adapters = current_adapters()
     queued = reprocess_readings(request, raw_store=adapters.raw, queue=adapters.queue)
     return json_response(202, ProcessResponse(queued=queued))
@@ -69,6 +69,11 @@ def handle_sqs_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     adapters = current_adapters()
     # Read once per batch: a bad config fails the whole batch loudly instead of every record.
     config = adapters.config.load_config()
+    # A BatchProcessor holds the batch it is working on, so each invocation gets its own
+    # (the local poller invokes from several threads). An all-failed batch is reported record
+    # by record like any other, so the error-threshold alert still fires; the event source
+    # mapping retries exactly the same messages either way.
+    batch = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     response = process_partial_response(
         event=event,
         record_handler=lambda record: process_record(record, config),
@@ -84,9 +89,22 @@ def handle_sqs_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return dict(response)
 
 
+def _build_resolver() -> APIGatewayRestResolver:
+    app = build_resolver({"/process": frozenset({"POST"})})
+
+    @app.post("/process")
+    def _reprocess() -> Response[str]:
+        return reprocess(app.current_event)
+
+    return app
+
+
+resolver = per_thread(_build_resolver)
+
+
 @lambda_entry
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """SQS event → partial batch response; API Gateway proxy event → proxy response."""
     if "Records" in event:
         return handle_sqs_batch(event, context)
-    return app.resolve(event, context)
+    return resolver().resolve(event, context)

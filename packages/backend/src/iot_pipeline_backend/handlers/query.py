@@ -4,21 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from iot_pipeline_common.parsing import parse_query_params
 
 from iot_pipeline_backend.domain.query import query_readings
-from iot_pipeline_backend.handlers.http import build_resolver, json_response
+from iot_pipeline_backend.handlers.http import build_resolver, json_response, per_thread
 from iot_pipeline_backend.handlers.observability import count, lambda_entry
 from iot_pipeline_backend.handlers.runtime import current_adapters
 
-app = build_resolver({"/query": frozenset({"GET"})})
 
-
-@app.get("/query")
-def query() -> Response[str]:
+def query(event: APIGatewayProxyEvent) -> Response[str]:
     """``{"count", "items", "next_token"}``; a bad or foreign ``next_token`` is a 400."""
-    params = parse_query_params(app.current_event.query_string_parameters)
+    params = parse_query_params(event.query_string_parameters)
     adapters = current_adapters()
     page = query_readings(
         params,
@@ -33,7 +31,20 @@ def query() -> Response[str]:
     return json_response(200, body)
 
 
+def _build_resolver() -> APIGatewayRestResolver:
+    app = build_resolver({"/query": frozenset({"GET"})})
+
+    @app.get("/query")
+    def _query() -> Response[str]:
+        return query(app.current_event)
+
+    return app
+
+
+resolver = per_thread(_build_resolver)
+
+
 @lambda_entry
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """API Gateway REST proxy event → proxy response."""
-    return app.resolve(event, context)
+    return resolver().resolve(event, context)
