@@ -74,12 +74,13 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 
 @pytest.fixture(scope="session")
 def qa(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    """``environment_suffix=qa`` with a non-default config, stub bundle (template only)."""
+    """``environment_suffix=qa``, a non-default config, ``retain_data=False``, stub bundle."""
     return _synthesize(
         tmp_path_factory.mktemp("cdk-qa"),
         environment_suffix="qa",
         pipeline_config=QA_CONFIG,
         bundle="stub",
+        retain_data=False,
     )
 
 

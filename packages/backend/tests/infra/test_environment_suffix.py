@@ -101,3 +101,8 @@ def test_queue_and_processor_take_timeouts_and_receive_count_from_config(qa: Syn
 def test_config_parameter_holds_the_deployed_config(qa: Synthesized) -> None:
     (props,) = qa.of_type("AWS::SSM::Parameter").values()
     assert json.loads(props["Value"]) == json.loads(QA_CONFIG.model_dump_json())
+
+
+def test_retain_data_false_lets_destroy_delete_the_tables(qa: Synthesized) -> None:
+    tables = [r for r in qa.resources.values() if r["Type"] == "AWS::DynamoDB::Table"]
+    assert [t["DeletionPolicy"] for t in tables] == ["Delete", "Delete"]

@@ -1,0 +1,89 @@
+"""GIVEN ``packages/backend/app.py`` (what ``cdk.json`` runs) WHEN run offline THEN it synthesizes.
+
+No AWS credentials and no Docker: the environment is scrubbed of both. Context arrives the
+way the CDK CLI passes it (``CDK_CONTEXT_JSON``, ``CDK_OUTDIR``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from iot_pipeline_backend.errors import SettingsError
+from iot_pipeline_backend.infra.deployment import DeploymentSettings
+
+pytestmark = pytest.mark.cdk
+
+BACKEND = Path(__file__).resolve().parents[2]
+
+
+def test_cdk_json_runs_the_app_entry() -> None:
+    cdk = json.loads((BACKEND / "cdk.json").read_text())
+    assert cdk["app"] == "python3 app.py"
+    assert cdk["context"]["environment_suffix"] == "dev"
+    assert (BACKEND / "app.py").is_file()
+
+
+def test_app_synthesizes_offline_without_credentials(tmp_path: Path) -> None:
+    pytest.importorskip("aws_cdk")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("AWS_") and k not in {"DOCKER_HOST", "CDK_CONTEXT_JSON"}
+    }
+    env |= {
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "CDK_OUTDIR": str(tmp_path / "cdk.out"),
+        "CDK_CONTEXT_JSON": json.dumps({"environment_suffix": "ci", "bundle": "stub"}),
+        "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
+    }
+    result = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=BACKEND,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    template = json.loads((tmp_path / "cdk.out" / "iot-pipeline-ci.template.json").read_text())
+    assert "raw-sensor-data-ci" in json.dumps(template["Resources"])
+    assert list((tmp_path / "cdk.out").glob("AwsSolutions-*-NagReport.csv"))
+
+
+@pytest.mark.parametrize("suffix", ["", "Dev", "has_underscore", "-leading", "x" * 21])
+def test_bad_environment_suffix_is_refused_naming_the_key(suffix: str) -> None:
+    with pytest.raises(SettingsError, match="environment_suffix"):
+        DeploymentSettings(environment_suffix=suffix)
+
+
+def test_context_defaults_to_dev_real_bundle_and_retained_data() -> None:
+    settings = DeploymentSettings.from_context(lambda key: None)
+    assert (settings.environment_suffix, settings.bundle, settings.retain_data) == (
+        "dev",
+        "real",
+        True,
+    )
+
+
+def test_context_reads_suffix_config_file_and_retain_flag(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text('{"batch_size": 50, "batching_window_seconds": 5}')
+    context = {"environment_suffix": "qa", "config_file": str(config), "retain_data": "false"}
+    settings = DeploymentSettings.from_context(context.get)
+    assert settings.names.raw_table == "raw-sensor-data-qa"
+    assert settings.pipeline_config.batch_size == 50
+    assert settings.retain_data is False
+
+
+def test_context_config_file_with_an_unknown_key_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text('{"batch_sise": 50}')
+    with pytest.raises(SettingsError, match="batch_sise"):
+        DeploymentSettings.from_context({"config_file": str(config)}.get)
