@@ -21,8 +21,8 @@ def _console(*, terminal: bool) -> tuple[Console, io.StringIO]:
 
 async def _run(pipeline: Any, console: Console, *, enabled: bool) -> RunResult:
     fleet = Fleet(profile=PROFILES["greenhouse"], devices=5, rate=10, seed=2, start_ms=0)
-    runner = LoadRunner(sink=pipeline, fleet=fleet, options=RunOptions(duration_s=1.2))
-    async with live_progress(runner, console=console, duration_s=1.2, enabled=enabled):
+    runner = LoadRunner(sink=pipeline, fleet=fleet, options=RunOptions(duration_s=0.6))
+    async with live_progress(runner, console=console, duration_s=0.6, enabled=enabled):
         return await runner.run()
 
 

@@ -19,10 +19,10 @@ from iot_pipeline_simulator.verify import verify_run
 
 async def _report(pipeline: Any, *, profile: str = "greenhouse", devices: int = 10) -> RunReport:
     fleet = Fleet(
-        profile=PROFILES[profile], devices=devices, rate=20, seed=3, start_ms=1_700_000_000_000
+        profile=PROFILES[profile], devices=devices, rate=40, seed=3, start_ms=1_700_000_000_000
     )
     runner = LoadRunner(
-        sink=pipeline, fleet=fleet, options=RunOptions(duration_s=1.0, batch_size=8)
+        sink=pipeline, fleet=fleet, options=RunOptions(duration_s=0.5, batch_size=8)
     )
     result = await runner.run()
     return build_report(
