@@ -9,11 +9,11 @@ a 10,000-device report stays small.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, Literal
 
 import pydantic
+from iot_pipeline_common.keys import iso_utc
 from pydantic import BaseModel, ConfigDict, Field
 
 from iot_pipeline_simulator.devices import reading_id_for
@@ -176,9 +176,7 @@ def build_report(
         batch=result.options.batch_size,
         batch_by=result.options.batch_by,
         max_in_flight=result.options.max_in_flight,
-        started_at=datetime.fromtimestamp(fleet.start_ms / 1000, tz=UTC).isoformat(
-            timespec="milliseconds"
-        ),
+        started_at=iso_utc(fleet.start_ms),
         start_ms=fleet.start_ms,
         schedule_s=round(result.schedule_s, 3),
         elapsed_s=round(result.elapsed_s, 3),
