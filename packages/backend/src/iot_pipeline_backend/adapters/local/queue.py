@@ -93,6 +93,13 @@ class SqliteReadingQueue:
         now = self._clock()
         received: list[QueueMessage] = []
         dead: list[DeadLetter] = []
+        with self._db.reading() as conn:
+            # Idle pollers ask often; a plain read keeps them from taking the write lock.
+            if (
+                conn.execute("SELECT 1 FROM queue WHERE visible_at <= ? LIMIT 1", (now,)).fetchone()
+                is None
+            ):
+                return received
         with self._db.transaction() as conn:
             while len(received) < max_messages:
                 rows = conn.execute(

@@ -1,0 +1,85 @@
+"""The SQLite queue's SQS semantics: visibility, receipts, DLQ, redrive, survival of a reopen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from iot_pipeline_backend.adapters.local import LocalAdapters
+
+
+def test_given_a_received_message_when_visibility_is_changed_to_zero_then_it_is_visible(
+    local_adapters: LocalAdapters,
+) -> None:
+    queue = local_adapters.queue
+    queue.send("m")
+    [first] = queue.receive(max_messages=10, visibility_timeout=60)
+    assert queue.receive(max_messages=10, visibility_timeout=60) == []
+
+    assert queue.change_visibility(first.receipt, 0)
+
+    [again] = queue.receive(max_messages=10, visibility_timeout=60)
+    assert (again.message_id, again.receive_count) == (first.message_id, 2)
+    assert again.receipt != first.receipt
+
+
+def test_given_a_stale_receipt_then_delete_does_nothing(
+    local_adapters: LocalAdapters, clock: Any
+) -> None:
+    queue = local_adapters.queue
+    queue.send("m")
+    [first] = queue.receive(max_messages=1, visibility_timeout=30)
+    clock.advance(30)
+    [second] = queue.receive(max_messages=1, visibility_timeout=30)
+
+    assert not queue.delete(first.receipt)
+    assert queue.depth() == 1
+    assert queue.delete(second.receipt)
+    assert queue.depth() == 0
+
+
+def test_given_messages_then_receive_returns_the_oldest_first_up_to_the_maximum(
+    local_adapters: LocalAdapters,
+) -> None:
+    queue = local_adapters.queue
+    for body in ("a", "b", "c"):
+        queue.send(body)
+
+    assert [m.body for m in queue.receive(max_messages=2, visibility_timeout=5)] == ["a", "b"]
+    assert [m.body for m in queue.receive(max_messages=2, visibility_timeout=5)] == ["c"]
+
+
+def test_given_dead_letters_when_redriven_then_they_return_with_a_fresh_count(
+    local_adapters: LocalAdapters, clock: Any
+) -> None:
+    queue = local_adapters.queue
+    queue.send("poison")
+    for _ in range(2):
+        queue.receive(max_messages=1, visibility_timeout=1, max_receive_count=2)
+        clock.advance(1)
+    assert queue.receive(max_messages=1, visibility_timeout=1, max_receive_count=2) == []
+    assert [d.body for d in queue.dlq_list()] == ["poison"]
+
+    assert queue.dlq_redrive() == 1
+
+    assert queue.dlq_list() == []
+    [back] = queue.receive(max_messages=1, visibility_timeout=1, max_receive_count=2)
+    assert (back.body, back.receive_count) == ("poison", 1)
+
+
+def test_given_an_in_flight_message_when_the_process_restarts_then_it_is_redelivered(
+    tmp_path: Path, clock: Any
+) -> None:
+    before = LocalAdapters.open(tmp_path / "d", clock=clock)
+    before.queue.send("unfinished")
+    before.queue.receive(max_messages=1, visibility_timeout=30)
+    before.close()  # the process dies with the message in flight
+
+    after = LocalAdapters.open(tmp_path / "d", clock=clock)
+    try:
+        assert after.queue.receive(max_messages=1, visibility_timeout=30) == []
+        clock.advance(30)
+        [redelivered] = after.queue.receive(max_messages=1, visibility_timeout=30)
+        assert (redelivered.body, redelivered.receive_count) == ("unfinished", 2)
+    finally:
+        after.close()
