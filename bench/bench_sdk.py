@@ -112,6 +112,8 @@ def ingest_figure(*, quick: bool) -> Figure:
     from iot_pipeline_backend.local.testing import running_pipeline_process
     from iot_pipeline_common.keys import new_reading_id
     from iot_pipeline_sdk import Client
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
 
     n = 100 if quick else 1_000
     sensor_data = {"temperature": 25.5, "humidity": 60, "pressure": 1013}
@@ -121,6 +123,10 @@ def ingest_figure(*, quick: bool) -> Figure:
     ):
         host = pipeline.endpoint.split("/")[2]
         session = requests.Session()
+        # Retries on 429/5xx like the SDK's, so a transient server fault costs both sides
+        # the same instead of aborting the run.
+        retry = Retry(total=3, status_forcelist=(429, 500, 502, 503, 504), allowed_methods=None)
+        session.mount("http://", HTTPAdapter(max_retries=retry))
         session.auth = AWSRequestsAuth(
             aws_access_key=pipeline.access_key,
             aws_secret_access_key=pipeline.secret_key,
