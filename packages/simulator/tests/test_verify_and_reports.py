@@ -107,7 +107,11 @@ async def test_given_a_pipeline_that_drops_acknowledged_readings_then_verify_fin
     assert result.totals()["lost_raw"] == report.totals.acknowledged // 25
     lost = [d for d in result.devices if d.lost_raw]
     assert lost
-    assert all(d.device_id in {p["device_id"] for p in result.to_json()["problems"]} for d in lost)
+    problems = {p["device_id"]: p for p in result.to_json()["problems"]}
+    for device in lost:
+        ranges = problems[device.device_id]["lost_raw"]
+        assert sum(last - first + 1 for first, last in ranges) == len(device.lost_raw)
+        assert device.describe().startswith(f"{device.device_id}: lost raw {len(device.lost_raw)}")
 
 
 async def test_given_a_pipeline_that_stores_twice_then_verify_counts_duplicates(

@@ -347,8 +347,11 @@ def verify(
     else:
         console = Console()
         console.print(verify_summary(result))
-        for device in [d for d in result.devices if not d.ok][:10]:
-            console.print(f"  {device.device_id}: {asdict(device)}")
+        failing = [d for d in result.devices if not d.ok]
+        for device in failing[:10]:
+            console.print(f"  {device.describe()}", markup=False)
+        if len(failing) > 10:
+            console.print(f"  ... and {len(failing) - 10} more devices (--json lists them all)")
     if not result.ok:
         sys.exit(1)
 

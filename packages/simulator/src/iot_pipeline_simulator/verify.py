@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
-from iot_pipeline_simulator.report import DeviceRecord, RunReport
+from iot_pipeline_simulator.report import DeviceRecord, RunReport, seq_ranges
 
 Table = Literal["raw", "processed"]
 
@@ -52,6 +52,28 @@ class DeviceVerdict:
     rejected_stored: list[int] = field(default_factory=list)
     reordered: int = 0
     stored_unacknowledged: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """The verdict with seq lists as inclusive ranges (``[[first, last], ...]``)."""
+        out = asdict(self)
+        for name in ("lost_raw", "lost_processed", "rejected_stored"):
+            out[name] = seq_ranges(out[name])
+        return out
+
+    def describe(self) -> str:
+        """One line naming what is wrong (seq ranges, at most a few shown)."""
+        parts: list[str] = []
+        for name in ("lost_raw", "lost_processed", "rejected_stored"):
+            seqs: list[int] = getattr(self, name)
+            if seqs:
+                ranges = seq_ranges(seqs)
+                shown = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in ranges[:5])
+                more = ", ..." if len(ranges) > 5 else ""
+                parts.append(f"{name.replace('_', ' ')} {len(seqs)} (seq {shown}{more})")
+        for name in ("duplicated_raw", "duplicated_processed"):
+            if getattr(self, name):
+                parts.append(f"{name.replace('_', ' ')} {getattr(self, name)}")
+        return f"{self.device_id}: " + "; ".join(parts)
 
     @property
     def ok(self) -> bool:
@@ -104,7 +126,7 @@ class VerifyResult:
             "endpoint": self.endpoint,
             "waited_s": round(self.waited_s, 2),
             "totals": self.totals(),
-            "problems": [asdict(d) for d in self.devices if not d.ok],
+            "problems": [d.to_json() for d in self.devices if not d.ok],
         }
 
 
