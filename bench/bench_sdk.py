@@ -115,7 +115,7 @@ def ingest_figure(*, quick: bool) -> Figure:
     from requests.adapters import HTTPAdapter
     from urllib3.util.retry import Retry
 
-    n = 100 if quick else 1_000
+    n = 25 if quick else 1_000
     sensor_data = {"temperature": 25.5, "humidity": 60, "pressure": 1013}
     with (
         tempfile.TemporaryDirectory() as data_dir,
