@@ -263,7 +263,7 @@ def test_functions_get_settings_and_powertools_environment(dev: Synthesized, nam
 
 
 @pytest.mark.parametrize("name", [*FUNCTIONS, "iot-api-key-writer-dev"])
-def test_functions_log_to_their_own_kms_encrypted_30_day_group(dev: Synthesized, name: str) -> None:
+def test_functions_log_to_their_own_group(dev: Synthesized, name: str) -> None:
     group = dev.logical_id("AWS::Logs::LogGroup", LogGroupName=f"/aws/lambda/{name}")
     dev.template.has_resource_properties(
         "AWS::Lambda::Function",

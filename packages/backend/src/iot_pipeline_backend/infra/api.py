@@ -13,6 +13,7 @@ from constructs import Construct
 from iot_pipeline_common import ErrorCode
 
 from iot_pipeline_backend.infra import constants, request_schemas
+from iot_pipeline_backend.infra.aws_platform import LOG_RETENTION
 from iot_pipeline_backend.infra.deployment import DeploymentSettings
 
 JSON = "application/json"
@@ -68,7 +69,7 @@ class PipelineApi(Construct):
             self,
             "AccessLogs",
             log_group_name=names.access_log_group,
-            retention=logs.RetentionDays.ONE_MONTH,
+            retention=LOG_RETENTION,
             encryption_key=key,
             removal_policy=RemovalPolicy.DESTROY,
         )

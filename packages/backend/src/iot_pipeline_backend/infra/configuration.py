@@ -12,10 +12,14 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from iot_pipeline_backend.infra.aws_platform import (
+    LAMBDA_ARCHITECTURE,
+    LAMBDA_RUNTIME,
+    LOG_RETENTION,
+)
 from iot_pipeline_backend.infra.deployment import DeploymentSettings
 
 _API_KEY_HANDLER = Path(__file__).with_name("api_key_resource.py")
-LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_14
 
 
 def parameter_arn(scope: Construct, name: str) -> str:
@@ -59,7 +63,7 @@ class PipelineConfiguration(Construct):
             self,
             "ApiKeyWriterLogs",
             log_group_name=names.function_log_group(names.api_key_writer_function),
-            retention=logs.RetentionDays.ONE_MONTH,
+            retention=LOG_RETENTION,
             encryption_key=key,
             removal_policy=RemovalPolicy.DESTROY,
         )
@@ -95,7 +99,7 @@ class PipelineConfiguration(Construct):
             "ApiKeyWriter",
             function_name=names.api_key_writer_function,
             runtime=LAMBDA_RUNTIME,
-            architecture=lambda_.Architecture.ARM_64,
+            architecture=LAMBDA_ARCHITECTURE,
             handler="index.handler",
             code=lambda_.Code.from_inline(_API_KEY_HANDLER.read_text()),
             timeout=Duration.seconds(60),

@@ -14,8 +14,12 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from iot_pipeline_backend.infra import constants
+from iot_pipeline_backend.infra.aws_platform import (
+    LAMBDA_ARCHITECTURE,
+    LAMBDA_RUNTIME,
+    LOG_RETENTION,
+)
 from iot_pipeline_backend.infra.bundling import Bundle
-from iot_pipeline_backend.infra.configuration import LAMBDA_RUNTIME
 from iot_pipeline_backend.infra.deployment import DeploymentSettings
 
 
@@ -41,7 +45,7 @@ class PipelineFunction(Construct):
             self,
             "Logs",
             log_group_name=settings.names.function_log_group(function_name),
-            retention=logs.RetentionDays.ONE_MONTH,
+            retention=LOG_RETENTION,
             encryption_key=key,
             removal_policy=RemovalPolicy.DESTROY,
         )
@@ -64,7 +68,7 @@ class PipelineFunction(Construct):
             "Function",
             function_name=function_name,
             runtime=LAMBDA_RUNTIME,
-            architecture=lambda_.Architecture.ARM_64,
+            architecture=LAMBDA_ARCHITECTURE,
             handler=f"{constants.HANDLER_MODULE}.{handler_module}.lambda_handler",
             code=code,
             layers=[layer],
@@ -117,7 +121,7 @@ class PipelineFunctions(Construct):
                 asset_hash_type=AssetHashType.CUSTOM,
             ),
             compatible_runtimes=[LAMBDA_RUNTIME],
-            compatible_architectures=[lambda_.Architecture.ARM_64],
+            compatible_architectures=[LAMBDA_ARCHITECTURE],
         )
         api_timeout = Duration.seconds(constants.API_FUNCTION_TIMEOUT_SECONDS)
 
