@@ -38,20 +38,29 @@ def _top_level_import_us(code: str) -> int:
     return total
 
 
-def measure(module: str | None, *, runs: int) -> float:
-    """Median milliseconds to import ``module`` (``None`` = empty interpreter)."""
-    code = "pass" if module is None else f"import {module}"
-    return statistics.median(_top_level_import_us(code) for _ in range(runs)) / 1000
+def measure(modules: list[str | None], *, runs: int) -> dict[str | None, float]:
+    """Median milliseconds to import each module (``None`` = empty interpreter).
+
+    The modules are measured round-robin, so a burst of load on the machine hits every
+    module alike instead of skewing whichever happened to run during it.
+    """
+    samples: dict[str | None, list[int]] = {m: [] for m in modules}
+    for _ in range(runs):
+        for module in modules:
+            code = "pass" if module is None else f"import {module}"
+            samples[module].append(_top_level_import_us(code))
+    return {m: statistics.median(values) / 1000 for m, values in samples.items()}
 
 
 def run(*, quick: bool) -> list[Figure]:
     runs = 3 if quick else 9
-    baseline = measure(None, runs=runs)
-    boto3_ms = measure("boto3", runs=runs) - baseline
+    modules = [f"iot_pipeline_backend.handlers.{h}" for h in HANDLERS]
+    medians = measure([None, "boto3", *modules], runs=runs)
+    baseline = medians[None]
+    boto3_ms = medians["boto3"] - baseline
     figures = []
-    for handler in HANDLERS:
-        module = f"iot_pipeline_backend.handlers.{handler}"
-        value = measure(module, runs=runs) - baseline
+    for handler, module in zip(HANDLERS, modules, strict=True):
+        value = medians[module] - baseline
         figures.append(
             Figure(
                 figure=f"cold import: handlers.{handler}",
