@@ -54,12 +54,14 @@ def _connection_options(command: Any) -> Any:
             click.option(
                 "--region",
                 envvar="AWS_REGION",
+                metavar="REGION",
                 help="AWS region to sign for (env AWS_REGION). Default: from an execute-api "
                 "endpoint URL or the AWS profile; local endpoints need it (us-east-1).",
             ),
             click.option(
                 "--aws-profile",
                 envvar="AWS_PROFILE",
+                metavar="NAME",
                 help="Profile in the AWS shared credentials file (AWS_SHARED_CREDENTIALS_FILE); "
                 "for the local pipeline: iot-pipeline-local.",
             ),
@@ -98,7 +100,11 @@ def main() -> None:
     "https://abc123.execute-api.eu-west-1.amazonaws.com/prod (env IOT_PIPELINE_ENDPOINT).",
 )
 @click.option(
-    "--devices", type=click.IntRange(min=1), default=10, show_default=True, help="Devices."
+    "--devices",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Simulated devices, named <profile>-00000, <profile>-00001, ...",
 )
 @click.option(
     "--rate",
@@ -216,7 +222,9 @@ def run(
 
     Readings are sent when they are due whatever the pipeline's latency; the schedule lag
     (how late requests started) is reported so a slow simulator never passes for a fast
-    pipeline. Exits 1 when anything was rejected unexpectedly, failed, shed or left unfinished.
+    pipeline. One signed read checks endpoint and credentials before the clock starts (exit 2
+    if it fails). Exits 1 when anything was rejected unexpectedly, failed, shed or left
+    unfinished.
 
     \b
     Examples:
