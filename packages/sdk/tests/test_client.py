@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 from iot_pipeline_common import limits, sigv4
-from iot_pipeline_sdk import Client, ConfigurationError, Reading, ValidationError
+from iot_pipeline_sdk import Client, ConfigurationError, Reading, ValidationError, prepare_readings
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -318,3 +318,29 @@ def test_given_raw_request_when_sent_then_signed_unchecked_and_json_returned(
     assert reply == {"echo": body}
     assert request.url.raw_path == b"/prod/ingest?a=x%20y&b=2"
     assert "authorization" in request.headers
+
+
+def test_given_batch_failing_part_way_when_prepared_readings_resent_then_same_ids_sent(
+    harness: Callable[..., Any], ingest_ok: Handler
+) -> None:
+    # GIVEN 600 readings prepared once, and a pipeline that fails the second request for good
+    readings = prepare_readings(
+        {"device_id": "d", "sensor_data": {"humidity": i % 100}} for i in range(600)
+    )
+    calls: list[int] = []
+
+    def second_fails(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        if len(calls) == 2:
+            return httpx.Response(400, json={"message": "no", "error": "validation_error"})
+        return ingest_ok(request)
+
+    h = harness(second_fails)
+    # WHEN the first attempt fails part-way and the same list is sent again
+    with pytest.raises(ValidationError):
+        h.call("ingest_batch", readings)
+    result = h.call("ingest_batch", readings)
+    # THEN both attempts carried the same reading ids, so the pipeline stores each once
+    sent = [[r["reading_id"] for r in body["readings"]] for body in h.bodies()]
+    assert sent[0] == sent[2]
+    assert [i.reading_id for i in result.items] == [r.reading_id for r in readings]

@@ -27,6 +27,7 @@ from iot_pipeline_common import (
 
 from iot_pipeline_sdk._auth import SigV4Auth
 from iot_pipeline_sdk._base import __version__
+from iot_pipeline_sdk._batching import prepare_readings
 from iot_pipeline_sdk._client import AsyncClient, Client
 from iot_pipeline_sdk._errors import (
     APIError,
@@ -68,4 +69,5 @@ __all__ = [
     "TransportError",
     "ValidationError",
     "__version__",
+    "prepare_readings",
 ]
