@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,3 +73,24 @@ def test_given_alerts_then_each_is_one_json_line(tmp_path: Path) -> None:
     alerts = sink.read_alerts()
     assert [(a["subject"], a["kind"]) for a in alerts] == [("s1", "dlq"), ("s2", "alert_rule")]
     assert all(str(a["published_at"]).endswith("Z") for a in alerts)
+
+
+def test_given_lambda_with_bad_settings_then_importing_a_handler_fails_naming_the_variable(
+    tmp_path: Path,
+) -> None:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("IOT_PIPELINE", "AWS_", "RAW_"))
+    }
+    env |= {"AWS_LAMBDA_FUNCTION_NAME": "data-query-test", "IOT_PIPELINE_BACKEND": "aws"}
+    result = subprocess.run(
+        [sys.executable, "-c", "import iot_pipeline_backend.handlers.query"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+
+    assert result.returncode != 0
+    assert "SettingsError" in result.stderr
+    assert "RAW_TABLE_NAME" in result.stderr

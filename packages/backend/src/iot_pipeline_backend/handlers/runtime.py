@@ -7,6 +7,7 @@ connections are reused). The local runtime may hand in its own instance with
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import TYPE_CHECKING
 
@@ -51,3 +52,9 @@ def use_adapters(adapters: Adapters | None) -> Adapters | None:
     with _lock:
         previous, _current = _current, adapters
     return previous
+
+
+if "AWS_LAMBDA_FUNCTION_NAME" in os.environ:
+    # In Lambda, fail the INIT phase with a SettingsError naming the variable, instead of
+    # failing every invocation later; adapters themselves are still built on first use.
+    Settings.from_env()
