@@ -49,12 +49,12 @@ class PipelineKey(Construct):
                 },
             )
         )
-        # Alarms publish to the encrypted alert topic as cloudwatch.amazonaws.com.
+        # Alarms publish to the encrypted alert topic as cloudwatch.amazonaws.com; the
+        # statement is the one AWS documents for alarm actions on an encrypted topic.
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                 resources=["*"],
-                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
             )
         )
