@@ -48,3 +48,17 @@ def test_given_clean_run_then_environment_restored_after_stop(
     assert (tmp_path / "endpoint").read_text().strip() == pipeline.endpoint
     pipeline.stop()
     assert settings.ENV_BACKEND not in os.environ
+
+
+def test_given_listening_socket_then_protocol_is_tcp_so_responses_are_not_nagle_delayed() -> None:
+    # asyncio enables TCP_NODELAY on accepted connections only for IPPROTO_TCP listeners;
+    # without it every other small response waits for the peer's delayed ACK (~40 ms).
+    import socket
+
+    from iot_pipeline_backend.local.runtime import _bind
+
+    sock = _bind("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+    finally:
+        sock.close()
