@@ -189,9 +189,11 @@ def build_openapi() -> dict[str, Any]:
                     "responses": {
                         "200": {
                             "description": "One page",
+                            # anyOf, not oneOf: an empty page (and a processed item, which
+                            # also carries sensor_data and ingested_at) fits both shapes.
                             "content": _json(
                                 {
-                                    "oneOf": [
+                                    "anyOf": [
                                         _ref("QueryResponse_ProcessedItem_"),
                                         _ref("QueryResponse_RawItem_"),
                                     ]
