@@ -49,3 +49,20 @@ def test_blocking_findings_is_empty_for_the_synthesized_assembly(dev: Synthesize
 
     assembly = cx_api.CloudAssembly(str(dev.outdir))
     assert blocking_findings(assembly) == []
+
+
+def test_an_unsuppressed_finding_blocks_the_synth() -> None:
+    # GIVEN a stack with a queue that breaks AwsSolutions rules (no DLQ, no TLS policy)
+    from aws_cdk import App, Aspects, Stack
+    from aws_cdk import aws_sqs as sqs
+    from cdk_nag import AwsSolutionsChecks
+    from iot_pipeline_backend.infra.app import blocking_findings
+
+    app = App()
+    stack = Stack(app, "Unsafe")
+    sqs.Queue(stack, "Queue")
+    Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
+    # WHEN synthesized THEN the app's gate reports each finding by rule
+    findings = blocking_findings(app.synth())
+    assert any("AwsSolutions-SQS3" in finding for finding in findings)
+    assert any("AwsSolutions-SQS4" in finding for finding in findings)
