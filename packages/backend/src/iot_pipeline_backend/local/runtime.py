@@ -88,30 +88,39 @@ def restore_environment(previous: dict[str, str | None]) -> None:
 
 
 class OneEventAtATime:
-    """Runs a Lambda handler for one event at a time, as one Lambda container does.
+    """Runs a Lambda handler for one event of a kind at a time, as one Lambda container does.
 
-    The handlers keep per-invocation state at module level, as Lambda code may (Powertools'
-    resolvers hold the current event in a class attribute shared by every resolver, its batch
-    processor holds the current records), so two events must never overlap in one process.
-    Callers that share a lock share that guarantee.
+    The handlers keep per-invocation state at module level, as Lambda code may: Powertools'
+    REST resolvers hold the current event in a class attribute shared by every resolver, and
+    the batch processor holds the current records. So two API events must never overlap in
+    one process, nor two SQS batches; an API event and an SQS batch touch disjoint state and
+    may, which keeps ingestion responsive while the poller processes a batch. Callers that
+    share the locks share that guarantee.
     """
 
-    def __init__(self, handler: LambdaHandler, *, lock: threading.Lock) -> None:
+    def __init__(
+        self, handler: LambdaHandler, *, lock: threading.Lock, batch_lock: threading.Lock
+    ) -> None:
         self._handler = handler
         self._lock = lock
+        self._batch_lock = batch_lock
 
     def __call__(self, event: dict[str, Any], context: Any) -> Any:
-        with self._lock:
+        with self._batch_lock if "Records" in event else self._lock:
             return self._handler(event, context)
 
 
-def lambda_routes(*, lock: threading.Lock | None = None) -> list[Route]:
+def lambda_routes(
+    *, lock: threading.Lock | None = None, batch_lock: threading.Lock | None = None
+) -> list[Route]:
     """The API's three resources and the handlers behind them (imported on first use)."""
     shared = lock or threading.Lock()
+    shared_batch = batch_lock or threading.Lock()
     handler: dict[str, Any] = {
         name: OneEventAtATime(
             importlib.import_module(f"iot_pipeline_backend.handlers.{name}").lambda_handler,
             lock=shared,
+            batch_lock=shared_batch,
         )
         for name in FUNCTION_NAMES
     }
