@@ -39,28 +39,20 @@ class Server:
     access_key: str
     secret_key: str
     data_dir: Path
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system, every thread) the server process has used so far."""
+        import psutil
+
+        times = psutil.Process(self.pid).cpu_times()
+        return float(times.user + times.system)
 
     @property
     def database(self) -> Path:
         from iot_pipeline_backend.adapters.local import DATABASE_FILE
 
         return self.data_dir / DATABASE_FILE
-
-    def async_client(self, *, max_connections: int = 16) -> Any:
-        """An ``httpx.AsyncClient`` that signs every request with the SDK's SigV4 signer."""
-        import httpx
-        from botocore.credentials import Credentials
-        from iot_pipeline_sdk import SigV4Auth
-
-        auth = SigV4Auth(
-            credentials=Credentials(self.access_key, self.secret_key), region=self.region
-        )
-        limits = httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
-        )
-        return httpx.AsyncClient(
-            base_url=self.endpoint, auth=auth, limits=limits, timeout=httpx.Timeout(60.0)
-        )
 
     def client(self) -> Any:
         """A synchronous signed ``httpx.Client`` (one kept-alive connection)."""
@@ -133,7 +125,12 @@ def running_server(*, data_dir: Path, noop: bool = False) -> Iterator[Server]:
             access_key=credentials.access_key,
             secret_key=credentials.secret_key,
             data_dir=data_dir,
+            pid=process.pid,
         )
+    except BaseException:
+        # The temporary data directory goes away with the run: keep the server's side of it.
+        _print_log_tail(data_dir / "runtime.log")
+        raise
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -163,6 +160,14 @@ def http_floor_note(floor_ms: float) -> str:
         "dominates every local round trip here; creating the socket with IPPROTO_TCP "
         "removes it."
     )
+
+
+def _print_log_tail(log: Path, *, lines: int = 40) -> None:
+    try:
+        tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+    except OSError:
+        return
+    print(f"--- last {len(tail)} lines of {log} ---", *tail, "---", sep="\n", file=sys.stderr)
 
 
 def percentile(samples: Sequence[float], fraction: float) -> float:
