@@ -314,6 +314,13 @@ def run(
     show_default=True,
     help="Seconds to keep polling while acknowledged readings are not processed yet.",
 )
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=16,
+    show_default=True,
+    help="Devices read back at once (two queries each, raw and processed).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON on stdout.")
 def verify(
     *,
@@ -322,6 +329,7 @@ def verify(
     region: str | None,
     aws_profile: str | None,
     wait: float,
+    concurrency: int,
     as_json: bool,
 ) -> None:
     """Check that every acknowledged reading of a run is stored, once, raw and processed.
@@ -340,14 +348,16 @@ def verify(
             endpoint=endpoint or report.endpoint,
             region=region or report.region,
             aws_profile=aws_profile or report.aws_profile,
-            max_connections=16,
+            max_connections=concurrency,
             timeout_s=30.0,
             retries=3,
         )
 
         async def check() -> Any:
             async with client:
-                return await verify_run(report, stored_readings(client), wait_s=wait)
+                return await verify_run(
+                    report, stored_readings(client), wait_s=wait, concurrency=concurrency
+                )
 
         result = asyncio.run(check())
     if as_json:
