@@ -20,7 +20,9 @@ nox.options.sessions = ["lint", "typecheck", "tests", "cdk"]
 nox.options.error_on_missing_interpreters = True
 
 
-def _sync(session: nox.Session, *, groups: tuple[str, ...] = ("dev",)) -> None:
+def _sync(session: nox.Session, *, groups: tuple[str, ...] = ("dev", "cdk")) -> None:
+    # One environment for every session: syncing a subset of groups would uninstall the rest
+    # and the next session would reinstall them (uv sync is exact).
     args = ["uv", "sync", "--all-packages", "--locked"]
     for group in groups:
         args += ["--group", group]
@@ -60,7 +62,7 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def cdk(session: nox.Session) -> None:
     """Synthesize the CDK app with cdk-nag, then the infrastructure assertion tests."""
-    _sync(session, groups=("dev", "cdk"))
+    _sync(session)
     infra_tests = ROOT / "packages/backend/tests/infra"
     if not infra_tests.exists():
         session.skip("no CDK app yet")
