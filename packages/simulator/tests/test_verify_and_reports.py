@@ -67,8 +67,8 @@ async def test_given_a_run_then_the_html_report_is_self_contained_with_svg_chart
     write_html(report, path)
     page = path.read_text()
     assert page.startswith("<!DOCTYPE html>")
-    assert page.count("<svg") == 2
-    assert page.count("<polyline") >= 4  # sent + acknowledged, then p50/p95/p99
+    assert page.count("<svg") == 3
+    assert page.count("<polyline") >= 7  # sent + acknowledged, p50/p95/p99, lag p50/p99
     assert "<script" not in page
     assert not re.search(r"(src|href)=", page)
     assert "Throughput over time" in page

@@ -105,6 +105,15 @@ def render_html(report: RunReport) -> str:
         x_label="seconds since start",
         y_label="milliseconds",
     )
+    lag = line_chart(
+        "Schedule lag over time (how late requests started)",
+        {
+            name: [(p["t"], p.get(f"lag_{name}_ms", 0.0)) for p in points if p["sent_per_s"] > 0]
+            for name in ("p50", "p99")
+        },
+        x_label="seconds since start",
+        y_label="milliseconds",
+    )
     summary = _rows(
         [
             ("endpoint", report.endpoint),
@@ -142,6 +151,7 @@ def render_html(report: RunReport) -> str:
         f"<table>{summary}</table>"
         f"<h2>Throughput</h2>{throughput}"
         f"<h2>Latency</h2>{latency}"
+        f"<h2>Schedule lag</h2>{lag}"
         f"<h2>Latency and schedule lag</h2><table>{latency_rows}</table>"
         f"<p>Schedule lag: how late requests started against their schedule.</p>"
         f"<table>{lag_rows}</table>"

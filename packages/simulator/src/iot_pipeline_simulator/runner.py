@@ -361,10 +361,13 @@ class LoadRunner:
         async with self._slots:
             self._waiting -= len(sends)
             started = self.elapsed()
-            self.lag.record((started - planned) * 1000.0)
+            lag_ms = (started - planned) * 1000.0
+            self.lag.record(lag_ms)
             self.totals.requests += 1
             self.totals.sent += len(sends)
-            self.timeline.at(started).sent += len(sends)
+            interval = self.timeline.at(started)
+            interval.sent += len(sends)
+            interval.lag.record(lag_ms)
             try:
                 if len(sends) == 1 and sends[0].reading.expect_rejection:
                     acks: Sequence[IngestAck] = [

@@ -83,6 +83,7 @@ class Interval:
     rejected: int = 0
     errors: int = 0
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+    lag: LatencyHistogram = field(default_factory=LatencyHistogram)
 
 
 class Timeline:
@@ -119,6 +120,8 @@ class Timeline:
                         for name, value in iv.latency.summary(50, 95, 99).items()
                         if name != "mean"
                     },
+                    "lag_p50_ms": round(iv.lag.percentile(50), 2),
+                    "lag_p99_ms": round(iv.lag.percentile(99), 2),
                 }
             )
         return out
