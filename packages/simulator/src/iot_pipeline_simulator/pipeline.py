@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
-from iot_pipeline_common import ErrorCode, IngestResponse
+from iot_pipeline_common import IngestResponse
 from iot_pipeline_sdk import APIError, AsyncClient, BatchIngestResponse, ValidationError
 
 from iot_pipeline_simulator.verify import StoredReading, StoredReadings, Table
@@ -49,9 +49,11 @@ class PipelineSink:
     signed with the client's SigV4 auth and posted as is, so the *pipeline* must reject it.
     """
 
-    def __init__(self, client: AsyncClient) -> None:
+    def __init__(
+        self, client: AsyncClient, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
         self._client = client
-        self._raw = httpx.AsyncClient(auth=client.auth, timeout=client.timeout)
+        self._raw = httpx.AsyncClient(auth=client.auth, timeout=client.timeout, transport=transport)
         self._ingest_url = str(client.endpoint).rstrip("/") + "/ingest"
 
     async def preflight(self) -> None:
@@ -114,8 +116,7 @@ def _error_fields(response: httpx.Response) -> tuple[str, str]:
             code if isinstance(code, str) else f"http_{response.status_code}",
             message if isinstance(message, str) else response.reason_phrase,
         )
-    fallback = ErrorCode.INTERNAL if response.status_code >= 500 else "unknown"
-    return str(fallback), response.text[:200]
+    return f"http_{response.status_code}", response.text[:200]
 
 
 def stored_readings(client: AsyncClient) -> StoredReadings:
