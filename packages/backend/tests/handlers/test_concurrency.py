@@ -13,15 +13,17 @@ from .conftest import api_event, body_of, sqs_event
 def test_given_concurrent_ingests_then_each_response_belongs_to_its_own_request(
     installed: LocalAdapters,
 ) -> None:
-    def ingest(i: int) -> tuple[int, str]:
+    def ingest(i: int) -> tuple[int, int, str]:
         reading = {"device_id": f"dev-{i}", "sensor_data": {"temperature": 20}, "seq": i}
         response = ingestion.lambda_handler(api_event("POST", "/ingest", body=reading), None)
-        return i, body_of(response)["device_id"]
+        return i, response["statusCode"], body_of(response).get("device_id", response["body"])
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(ingest, range(64)))
 
-    assert all(device == f"dev-{i}" for i, device in results)
+    assert [(status, device) for _, status, device in results] == [
+        (200, f"dev-{i}") for i in range(64)
+    ]
     for i in range(64):
         [item] = installed.raw.query_raw(
             device_id=f"dev-{i}",

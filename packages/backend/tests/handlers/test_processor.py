@@ -56,6 +56,8 @@ def test_given_the_design_reading_when_processed_then_the_query_returns_the_desi
     }
     assert {k: item[k] for k in expected} == expected
     assert item["processed_at"].endswith("Z")
+    # Integers the device sent come back as integers (60, not 60.0).
+    assert (type(item["humidity"]), type(item["sensor_data"]["pressure"])) == (int, int)
 
 
 def test_given_a_batch_with_failing_records_then_exactly_those_are_reported(

@@ -86,6 +86,11 @@ IsoTimestamp = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}T[0-
 """ISO 8601 UTC with a ``Z`` suffix, e.g. ``2024-01-15T10:30:00Z``."""
 
 
+StoredNumber = Annotated[int | float, WithJsonSchema({"type": "number"})]
+"""A number read back from a store or computed: an integer stays an integer (``60``, not
+``60.0``), as the contract promises for what a device sent."""
+
+
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -162,8 +167,8 @@ class Anomaly(_Reply):
     """Why a processed reading has ``status == "anomaly"``."""
 
     field: str
-    value: float
-    limit: float
+    value: StoredNumber
+    limit: StoredNumber
     rule: Literal["min", "max"]
 
 
@@ -174,7 +179,7 @@ class RawItem(_Reply):
     event_date: str
     timestamp: int
     reading_id: str
-    sensor_data: dict[str, float]
+    sensor_data: dict[str, StoredNumber]
     ingested_at: str
     seq: int | None = None
     expires_at: int | None = None
@@ -187,15 +192,15 @@ class ProcessedItem(_Reply):
     event_date: str
     timestamp: int
     reading_id: str
-    temperature: float | None = None
+    temperature: StoredNumber | None = None
     temperature_celsius: float | None = None
     temperature_fahrenheit: float | None = None
-    humidity: float | None = None
-    pressure: float | None = None
+    humidity: StoredNumber | None = None
+    pressure: StoredNumber | None = None
     processed_at: str
     status: Literal["processed", "anomaly"]
     anomalies: list[Anomaly] | None = None
-    sensor_data: dict[str, float] | None = None
+    sensor_data: dict[str, StoredNumber] | None = None
     seq: int | None = None
     ingested_at: str | None = None
     expires_at: int | None = None
