@@ -1,9 +1,9 @@
 """Logger, Tracer and Metrics for the handlers, with defaults that work outside Lambda.
 
-Imported by every handler module before anything else from Powertools, so the defaults below
-are in place when Powertools reads its environment. Outside Lambda (tests, the local runtime)
-tracing is off, so no X-Ray daemon is needed, and metrics are off, so EMF lines do not flood
-the console; set the variables explicitly to override.
+Powertools reads these variables when a Logger, Metrics or Tracer is created (and when
+metrics are flushed), so the defaults below are set before any of them exists. Outside
+Lambda (tests, the local runtime) tracing is off, so no X-Ray daemon is needed, and metrics
+are off, so EMF lines do not flood the console; set the variables explicitly to override.
 """
 
 from __future__ import annotations
