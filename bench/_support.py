@@ -43,7 +43,7 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system, every thread) the server process has used so far."""
-        import psutil
+        import psutil  # type: ignore[import-untyped]
 
         times = psutil.Process(self.pid).cpu_times()
         return float(times.user + times.system)
@@ -162,12 +162,15 @@ def http_floor_note(floor_ms: float) -> str:
     )
 
 
-def _print_log_tail(log: Path, *, lines: int = 40) -> None:
+def _print_log_tail(log: Path, *, lines: int = 20) -> None:
+    """Print the server log's errors and last lines (the data directory is about to go)."""
     try:
-        tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+        every = log.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return
-    print(f"--- last {len(tail)} lines of {log} ---", *tail, "---", sep="\n", file=sys.stderr)
+    errors = [line for line in every if '"level": "error"' in line][-lines:]
+    shown = [*errors, "...", *every[-lines:]]
+    print(f"--- errors and last lines of {log} ---", *shown, "---", sep="\n", file=sys.stderr)
 
 
 def percentile(samples: Sequence[float], fraction: float) -> float:
