@@ -27,6 +27,10 @@ from iot_pipeline_backend.adapters.local.stores import (
 )
 
 __all__ = [
+    "ALERTS_FILE",
+    "CONFIG_FILE",
+    "DATABASE_FILE",
+    "TOKEN_KEY_FILE",
     "DeadLetter",
     "FileTokenKey",
     "JsonFileConfigSource",
