@@ -272,38 +272,44 @@ def test_given_a_replayed_signed_request_with_a_reading_id_then_nothing_new_is_s
     assert store_counts(shared_pipeline.data_dir).raw == before
 
 
+#: Generated forgeries per kind of tampering: 17 kinds × 10 = 170 requests.
+EXAMPLES_PER_KIND = 10
+
+
+@pytest.mark.parametrize("kind", sorted(MUTATIONS))
 def test_given_tampered_or_forged_requests_then_403_and_nothing_stored(
-    shared_pipeline: RunningPipeline,
+    shared_pipeline: RunningPipeline, kind: str
 ) -> None:
-    tried: dict[str, int] = dict.fromkeys(MUTATIONS, 0)
+    tried = 0
 
     @settings(
-        max_examples=170,
+        max_examples=EXAMPLES_PER_KIND,
         deadline=None,
         database=None,
         phases=[Phase.explicit, Phase.generate],
         suppress_health_check=[HealthCheck.too_slow],
     )
-    @given(name=st.sampled_from(sorted(MUTATIONS)), n=st.integers(10, 10**6), data=st.data())
-    def check(name: str, n: int, data: st.DataObject) -> None:
+    @given(n=st.integers(10, 10**6), data=st.data())
+    def check(n: int, data: st.DataObject) -> None:
+        nonlocal tried
         # GIVEN a request signed for a reading that would be stored, then tampered with
-        forgery = MUTATIONS[name](shared_pipeline, _reading(n), data)
+        forgery = MUTATIONS[kind](shared_pipeline, _reading(n), data)
         before = store_counts(shared_pipeline.data_dir).raw
         # WHEN it is sent
         response = _send(forgery)
         # THEN API Gateway's 403, and nothing stored
-        assert response.status_code == 403, (name, response.status_code, response.text[:300])
+        assert response.status_code == 403, (response.status_code, response.text[:300])
         assert assert_error_body(response)["error"] in {
             "missing_authentication_token",
             "invalid_signature",
             "unrecognized_client",
             "request_expired",
         }
-        assert store_counts(shared_pipeline.data_dir).raw == before, name
-        tried[name] += 1
+        assert store_counts(shared_pipeline.data_dir).raw == before
+        tried += 1
 
     check()
-    assert all(tried.values()), f"some tampering was never tried: {tried}"
+    assert tried >= EXAMPLES_PER_KIND
 
 
 # -- session tokens, on the verifier (the local runtime runs without one) --------------------
