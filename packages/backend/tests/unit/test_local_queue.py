@@ -83,3 +83,17 @@ def test_given_an_in_flight_message_when_the_process_restarts_then_it_is_redeliv
         assert (redelivered.body, redelivered.receive_count) == ("unfinished", 2)
     finally:
         after.close()
+
+
+def test_given_received_messages_when_deleted_as_a_batch_then_only_live_receipts_count(
+    local_adapters: LocalAdapters,
+) -> None:
+    queue = local_adapters.queue
+    for body in ("a", "b", "c"):
+        queue.send(body)
+    received = queue.receive(max_messages=3, visibility_timeout=30)
+
+    deleted = queue.delete_batch([received[0].receipt, received[2].receipt, "stale"])
+
+    assert deleted == 2
+    assert queue.depth() == 1

@@ -41,7 +41,7 @@ class PollableQueue(Protocol):
         self, *, max_messages: int, visibility_timeout: float, max_receive_count: int | None = None
     ) -> list[QueueMessage]: ...
 
-    def delete(self, receipt: str) -> bool: ...
+    def delete_batch(self, receipts: Sequence[str]) -> int: ...
 
     def depth(self) -> int: ...
 
@@ -216,9 +216,8 @@ class QueuePoller:
             failed = {m.message_id for m in messages}
         else:
             failed = failed_message_ids(response, messages)
-        for message in messages:
-            if message.message_id not in failed:
-                self._queue.delete(message.receipt)
+        # One transaction for the whole batch, as DeleteMessageBatch is one call.
+        self._queue.delete_batch([m.receipt for m in messages if m.message_id not in failed])
         return len(messages)
 
     def _receive(self, config: PipelineConfig, count: int) -> list[QueueMessage]:

@@ -139,6 +139,16 @@ class SqliteReadingQueue:
             cursor = conn.execute("DELETE FROM queue WHERE receipt = ?", (receipt,))
         return cursor.rowcount > 0
 
+    def delete_batch(self, receipts: Sequence[str]) -> int:
+        """Delete several received messages in one transaction; returns how many existed."""
+        if not receipts:
+            return 0
+        with self._db.transaction() as conn:
+            cursor = conn.executemany(
+                "DELETE FROM queue WHERE receipt = ?", [(receipt,) for receipt in receipts]
+            )
+        return cursor.rowcount
+
     def change_visibility(self, receipt: str, timeout: float) -> bool:
         """Make a received message visible again after ``timeout`` seconds (0 = now)."""
         with self._db.transaction() as conn:
