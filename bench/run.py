@@ -104,7 +104,7 @@ def _number(value: float) -> str:
 def render(
     figures: list[Figure], *, when: str, failures: list[Failure] | None = None, load: str = ""
 ) -> str:
-    """The Markdown page: one table row per figure, then the notes and any failed module."""
+    """The Markdown page: one table row per figure (with its notes), one per failed module."""
     lines = [
         "# Benchmarks",
         "",
@@ -115,21 +115,20 @@ def render(
         "",
         f"Machine: {machine()}. Date: {when}.{f' Load average at start: {load}.' if load else ''}",
         "",
-        "| figure | value | reference | ratio | goal | met |",
-        "|---|---|---|---|---|---|",
+        "| figure | value | reference | ratio | goal | met | notes |",
+        "|---|---|---|---|---|---|---|",
     ]
     for f in figures:
         met = {True: "yes", False: "**no**", None: "–"}[f.meets_goal]
+        note = " ".join(f.note.split()).replace("|", "\\|")
         lines.append(
             f"| {f.figure} | {_number(f.value)} {f.unit} "
             f"| {f.reference}: {_number(f.reference_value)} {f.unit} "
-            f"| {f.ratio:.2f}× | {f.goal} | {met} |"
+            f"| {f.ratio:.2f}× | {f.goal} | {met} | {note} |"
         )
     for failure in failures or []:
-        lines.append(f"| {failure.module}: **failed** ({failure.error}) | – | – | – | – | **no** |")
-    notes = [f"- **{f.figure}**: {f.note}" for f in figures if f.note]
-    if notes:
-        lines += ["", "Notes:", "", *notes]
+        error = failure.error.replace("|", "\\|")
+        lines.append(f"| {failure.module} | **failed** | – | – | – | **no** | {error} |")
     return "\n".join(lines) + "\n"
 
 

@@ -72,4 +72,4 @@ def test_given_a_failed_module_when_the_table_is_rendered_then_it_shows_the_fail
     )
 
     assert "| query page | 3.00 ms | at 10k rows: 2.00 ms | 1.50× | ≤ 1.5× | yes |" in page
-    assert "bench_broken: **failed** (RuntimeError: boom)" in page
+    assert "| bench_broken | **failed** | – | – | – | **no** | RuntimeError: boom |" in page
