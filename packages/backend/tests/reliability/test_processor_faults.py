@@ -187,16 +187,18 @@ def test_given_an_empty_data_dir_then_dlq_list_says_empty_and_redrive_moves_noth
     tmp_path: Path,
 ) -> None:
     data_dir = tmp_path / "fresh"
-    data_dir.mkdir()
+    LocalAdapters.open(data_dir).close()  # what a first `iot-pipeline local` leaves behind
     assert "empty" in _cli("dlq", "list", "--data-dir", str(data_dir)).output
     assert "Redrove 0 message(s)" in _cli("dlq", "redrive", "--data-dir", str(data_dir)).output
 
 
 def test_given_a_missing_data_dir_or_conflicting_targets_then_a_clear_error(tmp_path: Path) -> None:
     runner = CliRunner()
-    missing = runner.invoke(main, ["dlq", "list", "--data-dir", str(tmp_path / "nope")])
-    assert missing.exit_code == 1
-    assert "not a local pipeline data directory" in missing.output
+    for not_a_pipeline in (tmp_path / "nope", tmp_path):
+        missing = runner.invoke(main, ["dlq", "list", "--data-dir", str(not_a_pipeline)])
+        assert missing.exit_code == 1
+        assert "not a local pipeline data directory" in missing.output
+    assert not (tmp_path / "pipeline.db").exists(), "listing must not create a database"
     both = runner.invoke(
         main, ["dlq", "list", "--data-dir", str(tmp_path), "--stack-suffix", "dev"]
     )

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from iot_pipeline_backend.adapters.local import LocalAdapters
+from iot_pipeline_backend.adapters.local import DATABASE_FILE, LocalAdapters
 from iot_pipeline_backend.errors import BackendError
 
 if TYPE_CHECKING:
@@ -107,8 +107,12 @@ class LocalDeadLetters:
     """The ``dlq`` table of ``<data-dir>/pipeline.db`` (safe beside a running runtime)."""
 
     def __init__(self, data_dir: Path) -> None:
-        if not data_dir.is_dir():
-            raise DeadLetterError(f"{data_dir} is not a local pipeline data directory")
+        if not (data_dir / DATABASE_FILE).is_file():
+            # Opening would create an empty database: say what is wrong instead.
+            raise DeadLetterError(
+                f"{data_dir} is not a local pipeline data directory (no {DATABASE_FILE}); "
+                "pass the --data-dir that `iot-pipeline local` uses"
+            )
         self._adapters = LocalAdapters.open(data_dir)
 
     def list_letters(self, *, limit: int) -> list[DeadLetterSummary]:
