@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
 from iot_pipeline_backend.adapters.local import LocalAdapters
+from iot_pipeline_backend.domain.ingest import ingest_readings
+from iot_pipeline_backend.errors import StoreUnavailableError
+from iot_pipeline_common.models import PipelineConfig, RawItem, Reading
 
 
 def test_given_a_received_message_when_visibility_is_changed_to_zero_then_it_is_visible(
@@ -97,3 +102,33 @@ def test_given_received_messages_when_deleted_as_a_batch_then_only_live_receipts
 
     assert deleted == 2
     assert queue.depth() == 1
+
+
+def test_given_one_unit_of_work_when_enqueueing_fails_then_the_raw_reading_is_not_kept(
+    local_adapters: LocalAdapters,
+) -> None:
+    class BrokenQueue:
+        def enqueue_readings(self, readings: Sequence[RawItem]) -> None:
+            local_adapters.queue.enqueue_readings(readings)  # written, then the failure
+            raise StoreUnavailableError("queue down")
+
+    reading = Reading(device_id="d", sensor_data={"x": 1}, reading_id="r-1")
+    with pytest.raises(StoreUnavailableError), local_adapters.atomic():
+        ingest_readings(
+            [reading],
+            raw_store=local_adapters.raw,
+            queue=BrokenQueue(),
+            config=PipelineConfig(),
+            now_ms=1_705_314_600_000,
+        )
+
+    page = local_adapters.raw.query_raw(
+        device_id="d",
+        start_ms=0,
+        end_ms=9_999_999_999_999,
+        limit=10,
+        descending=False,
+        after_sk=None,
+    )
+    assert page.records == []
+    assert local_adapters.queue.depth() == 0

@@ -6,6 +6,7 @@ Both sets expose the same attributes (``raw``, ``processed``, ``queue``, ``alert
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 from iot_pipeline_backend.ports import (
@@ -33,5 +34,13 @@ class Adapters(Protocol):
     def config(self) -> ConfigSource: ...
     @property
     def token_key(self) -> TokenKeySource: ...
+
+    def atomic(self) -> AbstractContextManager[object]:
+        """Group the writes of one request where the backend can.
+
+        Locally that is one SQLite transaction (stored and queued together, or neither);
+        on AWS each call is already durable on its own, so it groups nothing.
+        """
+        ...
 
     def close(self) -> None: ...

@@ -31,13 +31,15 @@ def ingest(event: APIGatewayProxyEvent) -> Response[str]:
     request = parse_ingest_body(request_body(event))
     readings = [request] if isinstance(request, Reading) else request.readings
     adapters = current_adapters()
-    stored = ingest_readings(
-        readings,
-        raw_store=adapters.raw,
-        queue=adapters.queue,
-        config=adapters.config.load_config(),
-        now_ms=keys.now_ms(),
-    )
+    config = adapters.config.load_config()
+    with adapters.atomic():
+        stored = ingest_readings(
+            readings,
+            raw_store=adapters.raw,
+            queue=adapters.queue,
+            config=config,
+            now_ms=keys.now_ms(),
+        )
     count("ReadingsIngested", len(stored))
     if isinstance(request, Reading):
         item = stored[0]

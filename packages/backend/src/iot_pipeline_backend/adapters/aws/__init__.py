@@ -7,6 +7,7 @@ moto. Every botocore failure is mapped to :class:`StoreUnavailableError` inside 
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
 import boto3
@@ -76,6 +77,10 @@ class AwsAdapters:
     ) -> AwsAdapters:
         """Build the adapters from settings (the default session reads the Lambda's role)."""
         return cls(settings, session=session or boto3.Session())
+
+    def atomic(self) -> AbstractContextManager[object]:
+        """Nothing to group: each DynamoDB and SQS call is durable on its own."""
+        return nullcontext()
 
     def close(self) -> None:
         """Nothing to release: boto3 clients close their pools when collected."""

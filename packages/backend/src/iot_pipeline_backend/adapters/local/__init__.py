@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from iot_pipeline_backend.adapters.local.db import Database
@@ -67,6 +68,10 @@ class LocalAdapters:
         path = Path(data_dir)
         path.mkdir(parents=True, exist_ok=True)
         return cls(path, clock=clock)
+
+    def atomic(self) -> AbstractContextManager[object]:
+        """One SQLite transaction around the writes made inside (e.g. store raw + enqueue)."""
+        return self.db.transaction()
 
     def close(self) -> None:
         """Close the database connections."""

@@ -89,8 +89,15 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` … ``COMMIT``; rolls back and raises StoreUnavailable on error."""
+        """``BEGIN IMMEDIATE`` … ``COMMIT``; rolls back and raises StoreUnavailable on error.
+
+        Inside another transaction of the same thread it joins that one, so several
+        adapters' writes (store raw + enqueue) can commit together, with one fsync.
+        """
         conn = self.connection()
+        if conn.in_transaction:
+            yield conn
+            return
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:

@@ -13,6 +13,8 @@ from iot_pipeline_backend.adapters.local.db import Database
 from iot_pipeline_backend.ports import StoredPage
 
 _ItemT = TypeVar("_ItemT", RawItem, ProcessedItem)
+#: Readings looked up per query (two bound parameters each, well under SQLite's limit).
+_LOOKUP_CHUNK = 400
 
 
 def _to_json(item: RawItem | ProcessedItem) -> str:
@@ -60,27 +62,39 @@ class SqliteRawReadingStore:
 
     def store_raw_readings(self, readings: Sequence[RawItem]) -> list[RawItem]:
         """Insert new readings in one transaction; repeats return the stored original."""
-        stored: list[RawItem] = []
+        keyed: dict[tuple[str, str], RawItem] = {}
+        for reading in readings:
+            keyed.setdefault((reading.device_id, reading.reading_id), reading)
+        stored: dict[tuple[str, str], RawItem] = {}
         with self._db.transaction() as conn:
-            for reading in readings:
-                row = conn.execute(
-                    "SELECT item FROM raw WHERE device_id = ? AND reading_id = ?",
-                    (reading.device_id, reading.reading_id),
-                ).fetchone()
-                if row is not None:
-                    stored.append(RawItem.model_validate_json(row[0]))
-                    continue
-                conn.execute(
-                    "INSERT INTO raw (device_id, sk, reading_id, item) VALUES (?, ?, ?, ?)",
+            pairs = list(keyed)
+            for start in range(0, len(pairs), _LOOKUP_CHUNK):
+                chunk = pairs[start : start + _LOOKUP_CHUNK]
+                # One indexed lookup for the whole chunk instead of one query per reading.
+                values = ",".join("(?, ?)" for _ in chunk)
+                rows = conn.execute(
+                    "SELECT raw.device_id, raw.reading_id, raw.item FROM raw "  # noqa: S608
+                    f"JOIN (VALUES {values}) AS wanted "
+                    "ON raw.device_id = wanted.column1 AND raw.reading_id = wanted.column2",
+                    [part for pair in chunk for part in pair],
+                ).fetchall()
+                for device_id, reading_id, item in rows:
+                    stored[(device_id, reading_id)] = RawItem.model_validate_json(item)
+            new = [r for key, r in keyed.items() if key not in stored]
+            conn.executemany(
+                "INSERT INTO raw (device_id, sk, reading_id, item) VALUES (?, ?, ?, ?)",
+                [
                     (
-                        reading.device_id,
-                        keys.sort_key(reading.timestamp, reading.reading_id),
-                        reading.reading_id,
-                        _to_json(reading),
-                    ),
-                )
-                stored.append(reading)
-        return stored
+                        r.device_id,
+                        keys.sort_key(r.timestamp, r.reading_id),
+                        r.reading_id,
+                        _to_json(r),
+                    )
+                    for r in new
+                ],
+            )
+            stored.update({(r.device_id, r.reading_id): r for r in new})
+        return [stored[(r.device_id, r.reading_id)] for r in readings]
 
     def query_raw(
         self,
