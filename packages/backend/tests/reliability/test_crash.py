@@ -8,6 +8,7 @@ the raw table exactly once and in the processed table exactly once, and nothing 
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ READINGS_PER_BATCH = 5
 BATCHES_PER_ROUND = 6
 ROUND_DEADLINE_SECONDS = 30
 DRAIN_DEADLINE_SECONDS = 60
+PROCESSING_TIMEOUT_SECONDS = 3
 
 
 class SteadyDevice(threading.Thread):
@@ -114,6 +116,12 @@ def test_given_steady_signed_load_when_sigkilled_three_times_then_every_ack_is_s
     tmp_path: Path,
 ) -> None:
     data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    # A short visibility timeout: batches in flight at a kill are redelivered within seconds
+    # of the restart instead of 30 s (the test would only take longer, not differ).
+    (data_dir / "config.json").write_text(
+        json.dumps({"processing_timeout": PROCESSING_TIMEOUT_SECONDS})
+    )
     devices = [SteadyDevice(f"crash-{n}") for n in range(DEVICES)]
     for device in devices:
         device.start()
