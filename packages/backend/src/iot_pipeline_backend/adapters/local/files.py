@@ -69,18 +69,33 @@ class FileTokenKey:
 
     def _read_or_create(self) -> bytes:
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
             key = self.path.read_bytes()
-            if len(key) < TOKEN_KEY_BYTES:
-                raise StoreUnavailableError(f"{self.path.name} is truncated") from None
-            return key
-        key = secrets.token_bytes(TOKEN_KEY_BYTES)
-        with os.fdopen(fd, "wb") as out:
-            out.write(key)
-            out.flush()
-            os.fsync(out.fileno())
+        except FileNotFoundError:
+            key = self._create()
+        if len(key) < TOKEN_KEY_BYTES:
+            raise StoreUnavailableError(f"{self.path.name} is truncated") from None
         return key
+
+    def _create(self) -> bytes:
+        # Written in full to a private temporary file, then linked into place: a crash leaves
+        # no token.key or a complete one, never an empty one that would fail every query
+        # after a restart. link(), unlike rename(), fails when another process got there
+        # first, so two processes never disagree on the key.
+        key = secrets.token_bytes(TOKEN_KEY_BYTES)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(key)
+                out.flush()
+                os.fsync(out.fileno())
+            try:
+                os.link(tmp, self.path)
+            except FileExistsError:
+                return self.path.read_bytes()
+            return key
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 class JsonLinesAlertSink:
