@@ -7,6 +7,8 @@ Every session shares the uv-managed workspace environment ``.venv`` (built from
 from __future__ import annotations
 
 import os
+import subprocess
+import tomllib
 from pathlib import Path
 
 import nox
@@ -27,6 +29,39 @@ def _sync(session: nox.Session, *, groups: tuple[str, ...] = ("dev", "cdk")) -> 
     for group in groups:
         args += ["--group", group]
     session.run(*args, external=True)
+    if "cdk" in groups:
+        _keep_cdk_lib_schema_module(session)
+
+
+#: aws-cdk-lib and its dependency aws-cdk.cloud-assembly-schema both ship
+#: ``aws_cdk/cloud_assembly_schema/__init__.py``. pip installs dependencies first, so
+#: aws-cdk-lib's copy wins; uv installs in parallel, and when the dependency's copy wins,
+#: jsii cannot map ``aws-cdk-lib.cloud_assembly_schema`` types (``cx_api.CloudAssembly``
+#: fails). Reinstalling aws-cdk-lib restores its copy; the check makes this a no-op after.
+_SCHEMA_CHECK = """
+import base64, hashlib, importlib.metadata as md, pathlib, sys
+dist = md.distribution("aws-cdk-lib")
+entry = next(f for f in dist.files if str(f) == "aws_cdk/cloud_assembly_schema/__init__.py")
+data = pathlib.Path(dist.locate_file(entry)).read_bytes()
+digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+sys.exit(0 if entry.hash is not None and entry.hash.value == digest else 1)
+"""
+
+
+def _keep_cdk_lib_schema_module(session: nox.Session) -> None:
+    check = subprocess.run(["uv", "run", "--no-sync", "python", "-c", _SCHEMA_CHECK], check=False)
+    if check.returncode != 0:
+        session.log("aws-cdk-lib's cloud_assembly_schema was overwritten; reinstalling aws-cdk-lib")
+        session.run(
+            "uv", "pip", "install", "--reinstall", "--no-deps", "--python", ".venv",
+            f"aws-cdk-lib=={_locked_version('aws-cdk-lib')}",
+            external=True,
+        )  # fmt: skip
+
+
+def _locked_version(name: str) -> str:
+    lock = tomllib.loads((ROOT / "uv.lock").read_text())
+    return next(str(p["version"]) for p in lock["package"] if p["name"] == name)
 
 
 def _run(session: nox.Session, *args: str, **kwargs: object) -> None:
