@@ -6,7 +6,7 @@ Both sets expose the same attributes (``raw``, ``processed``, ``queue``, ``alert
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from typing import Protocol
 
 from iot_pipeline_backend.ports import (
@@ -35,12 +35,15 @@ class Adapters(Protocol):
     @property
     def token_key(self) -> TokenKeySource: ...
 
-    def atomic(self) -> AbstractContextManager[object]:
-        """Group the writes of one request where the backend can.
-
-        Locally that is one SQLite transaction (stored and queued together, or neither);
-        on AWS each call is already durable on its own, so it groups nothing.
-        """
-        ...
-
     def close(self) -> None: ...
+
+
+def atomic(adapters: Adapters) -> AbstractContextManager[object]:
+    """Group the writes of one request where the adapter set can (its ``atomic()``).
+
+    Locally that is one SQLite transaction: stored and queued together or not at all, with
+    one fsync. On AWS each call is durable on its own and nothing is grouped. An adapter set
+    without ``atomic()`` (a test double, say) groups nothing either.
+    """
+    group = getattr(adapters, "atomic", None)
+    return group() if callable(group) else nullcontext()

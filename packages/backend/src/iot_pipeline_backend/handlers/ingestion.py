@@ -15,6 +15,7 @@ from iot_pipeline_common.models import (
 )
 from iot_pipeline_common.parsing import parse_ingest_body
 
+from iot_pipeline_backend.adapters import atomic
 from iot_pipeline_backend.domain.ingest import ingest_readings
 from iot_pipeline_backend.handlers.http import (
     build_resolver,
@@ -32,7 +33,7 @@ def ingest(event: APIGatewayProxyEvent) -> Response[str]:
     readings = [request] if isinstance(request, Reading) else request.readings
     adapters = current_adapters()
     config = adapters.config.load_config()
-    with adapters.atomic():
+    with atomic(adapters):
         stored = ingest_readings(
             readings,
             raw_store=adapters.raw,

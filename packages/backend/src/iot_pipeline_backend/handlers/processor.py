@@ -22,6 +22,7 @@ from iot_pipeline_common import keys
 from iot_pipeline_common.models import PipelineConfig, ProcessResponse
 from iot_pipeline_common.parsing import parse_process_body
 
+from iot_pipeline_backend.adapters import atomic
 from iot_pipeline_backend.domain.messages import unpack_message
 from iot_pipeline_backend.domain.process import check_error_threshold, process_readings
 from iot_pipeline_backend.domain.reprocess import reprocess_readings
@@ -74,12 +75,15 @@ def handle_sqs_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # by record like any other, so the error-threshold alert still fires; the event source
     # mapping retries exactly the same messages either way.
     batch = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    response = process_partial_response(
-        event=event,
-        record_handler=lambda record: process_record(record, config),
-        processor=batch,
-        context=context,
-    )
+    # Locally the batch's writes commit together (one fsync instead of one per record); a
+    # failing record still fails alone. On AWS each write is its own call anyway.
+    with atomic(adapters):
+        response = process_partial_response(
+            event=event,
+            record_handler=lambda record: process_record(record, config),
+            processor=batch,
+            context=context,
+        )
     check_error_threshold(
         failed=len(response.get("batchItemFailures", [])),
         total=len(event.get("Records", [])),

@@ -45,6 +45,8 @@ class PollableQueue(Protocol):
 
     def depth(self) -> int: ...
 
+    def wait_for_messages(self, timeout: float) -> None: ...
+
 
 @dataclass
 class LocalLambdaContext:
@@ -191,8 +193,9 @@ class QueuePoller:
                 # A broken config or database must not kill the thread: log, back off, retry.
                 _log.exception("queue poll failed")
                 handled = 0
-            if not handled:
-                self._stopping.wait(self._poll_interval)
+            if not handled and not self._stopping.is_set():
+                # Like long polling: back as soon as something is sent, else after the interval.
+                self._queue.wait_for_messages(self._poll_interval)
 
     def _poll_once(self) -> int:
         config = self.current_config()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -98,6 +98,7 @@ class Database:
         if conn.in_transaction:
             yield conn
             return
+        self._local.after_commit = []
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -108,6 +109,18 @@ class Database:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             raise StoreUnavailableError("the local database failed") from exc
+        finally:
+            callbacks: list[Callable[[], None]] = getattr(self._local, "after_commit", [])
+            self._local.after_commit = []
+        for callback in callbacks:
+            callback()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once this thread's current transaction has committed.
+
+        Called inside :meth:`transaction`; a rolled-back transaction drops its callbacks.
+        """
+        self._local.after_commit.append(callback)
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:

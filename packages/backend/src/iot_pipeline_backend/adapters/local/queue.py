@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -58,6 +59,9 @@ class SqliteReadingQueue:
         self._db = db
         self._alerts = alerts
         self._clock = clock
+        # Wakes pollers of this process as soon as a send commits (SQS long polling);
+        # a sender in another process is seen at the poller's next interval instead.
+        self._sent = threading.Condition()
 
     # -- the ReadingQueue port -------------------------------------------------------------
 
@@ -80,7 +84,17 @@ class SqliteReadingQueue:
                 "INSERT INTO queue (message_id, body, sent_at, visible_at) VALUES (?, ?, ?, ?)",
                 [(mid, body, now, now) for mid, body in zip(ids, bodies, strict=True)],
             )
+            self._db.after_commit(self._announce_sent)
         return ids
+
+    def wait_for_messages(self, timeout: float) -> None:
+        """Block until a message is sent from this process, or ``timeout`` seconds pass."""
+        with self._sent:
+            self._sent.wait(timeout)
+
+    def _announce_sent(self) -> None:
+        with self._sent:
+            self._sent.notify_all()
 
     def receive(
         self,
