@@ -122,7 +122,20 @@ class Reading(_Request):
     """One sensor reading as a device sends it (``POST /ingest``)."""
 
     device_id: Identifier
-    sensor_data: dict[SensorName, SensorValue]
+    sensor_data: dict[SensorName, SensorValue] = Field(
+        # The validator enforces these with messages naming the sensor; the schema states
+        # them too, so generated clients, API Gateway's request validator and schema-driven
+        # tests see the same rules.
+        json_schema_extra={
+            "additionalProperties": False,
+            "minProperties": limits.SENSOR_FIELDS_MIN,
+            "maxProperties": limits.SENSOR_FIELDS_MAX,
+            "properties": {
+                name: {"type": "number", "minimum": low, "maximum": high}
+                for name, (low, high) in limits.KNOWN_SENSOR_RANGES.items()
+            },
+        }
+    )
     timestamp: EpochMillis | None = None
     reading_id: Identifier | None = None
     seq: Seq | None = None
