@@ -244,10 +244,15 @@ def end_to_end_figure(server: Server, *, quick: bool, scratch: Path) -> Figure:
 
 
 def _cpu_verdict(share: float) -> str:
-    if share < 0.7:
+    turns = f"(and for its turn: {_turns()}take turns)"
+    if share < 0.5:
         return (
             f"{share:.0%} of one core, so it spent most of the run waiting for those commits "
-            f"(and for its turn: {_turns()}take turns), not computing."
+            f"{turns}, not computing."
+        )
+    if share < 0.85:
+        return (
+            f"{share:.0%} of one core: partly computing, partly waiting for those commits {turns}."
         )
     return f"{share:.0%} of one core, so it was bound by the interpreter ({_turns()}take turns)."
 
