@@ -256,23 +256,20 @@ def run(
         async def drive() -> RunReport:
             async with client:
                 sink = PipelineSink(client)
-                try:
-                    await sink.preflight()
-                    fleet = Fleet(
-                        profile=profile,
-                        devices=devices,
-                        rate=rate,
-                        seed=chosen_seed,
-                        start_ms=now_ms(),
-                    )
-                    runner = LoadRunner(sink=sink, fleet=fleet, options=options)
-                    show = not quiet and console.is_terminal
-                    async with live_progress(
-                        runner, console=console, duration_s=duration, enabled=show
-                    ):
-                        result = await runner.run()
-                finally:
-                    await sink.aclose()
+                await sink.preflight()
+                fleet = Fleet(
+                    profile=profile,
+                    devices=devices,
+                    rate=rate,
+                    seed=chosen_seed,
+                    start_ms=now_ms(),
+                )
+                runner = LoadRunner(sink=sink, fleet=fleet, options=options)
+                show = not quiet and console.is_terminal
+                async with live_progress(
+                    runner, console=console, duration_s=duration, enabled=show
+                ):
+                    result = await runner.run()
             return build_report(
                 result, endpoint=str(client.endpoint), region=client.region, aws_profile=aws_profile
             )

@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import httpx
 from iot_pipeline_common import IngestResponse
-from iot_pipeline_sdk import APIError, AsyncClient, BatchIngestResponse, ValidationError
+from iot_pipeline_sdk import AsyncClient, BatchIngestResponse
 
 from iot_pipeline_simulator.verify import StoredReading, StoredReadings, Table
 
@@ -45,16 +44,13 @@ class PipelineSink:
     """The runner's sink on a real pipeline: the SDK client, plus an unchecked path.
 
     Valid readings go through the SDK (signing, retries, batching limits). A reading that is
-    invalid on purpose would be refused by the SDK's own validation before it left; it is
-    signed with the client's SigV4 auth and posted as is, so the *pipeline* must reject it.
+    invalid on purpose would be refused by the SDK's own validation before it left; it goes
+    through the SDK's unchecked ``request()`` instead (still signed, retried and mapped to the
+    SDK's errors), so the *pipeline* must reject it.
     """
 
-    def __init__(
-        self, client: AsyncClient, *, transport: httpx.AsyncBaseTransport | None = None
-    ) -> None:
+    def __init__(self, client: AsyncClient) -> None:
         self._client = client
-        self._raw = httpx.AsyncClient(auth=client.auth, timeout=client.timeout, transport=transport)
-        self._ingest_url = str(client.endpoint).rstrip("/") + "/ingest"
 
     async def preflight(self) -> None:
         """One signed read before the clock starts.
@@ -64,10 +60,6 @@ class PipelineSink:
         setup) do not show up as schedule lag.
         """
         await self._client.query(PREFLIGHT_DEVICE, table="raw", limit=1)
-
-    async def aclose(self) -> None:
-        """Close the unchecked path's connections (the client is closed by its owner)."""
-        await self._raw.aclose()
 
     async def ingest(
         self,
@@ -88,35 +80,10 @@ class PipelineSink:
         return await self._client.ingest_batch(readings)
 
     async def ingest_invalid(self, body: dict[str, Any]) -> IngestResponse:
-        """POST ``body`` unvalidated; raise the SDK's error for the status that comes back."""
-        response = await self._raw.post(
-            self._ingest_url, json=body, headers={"content-type": "application/json"}
+        """POST ``body`` unvalidated; the SDK's error for the status that comes back."""
+        return IngestResponse.model_validate(
+            await self._client.request("POST", "/ingest", json=body)
         )
-        if response.is_success:
-            return IngestResponse.model_validate_json(response.content)
-        code, message = _error_fields(response)
-        error_class = ValidationError if response.status_code in (400, 413) else APIError
-        raise error_class(
-            status_code=response.status_code,
-            code=code,
-            message=message,
-            request_id=response.headers.get("x-amzn-requestid"),
-        )
-
-
-def _error_fields(response: httpx.Response) -> tuple[str, str]:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        code = body.get("error")
-        message = body.get("message")
-        return (
-            code if isinstance(code, str) else f"http_{response.status_code}",
-            message if isinstance(message, str) else response.reason_phrase,
-        )
-    return f"http_{response.status_code}", response.text[:200]
 
 
 def stored_readings(client: AsyncClient) -> StoredReadings:
