@@ -41,7 +41,7 @@ def test_given_json_then_one_object_with_cost_breakdown_assumptions_and_comparis
     assert body["assumptions"]["batch_size"] == 100
     assert body["assumptions"]["bytes_per_reading"] == 1024
     assert body["assumptions"]["transactional_raw_writes"] is True
-    assert body["assumptions"]["idempotency_marker_bytes"] is None  # a copy of the reading
+    assert body["assumptions"]["idempotency_marker_bytes"] is None  # as built: keys only
     single = body["one_reading_per_request"]
     assert single["batch_size"] == 1
     assert single["cost_per_million_readings"] > body["cost_per_million_readings"]

@@ -97,13 +97,13 @@ def test_given_the_hand_worked_month_then_sqs_bills_every_64_kb_chunk_and_idle_p
 def test_given_the_hand_worked_month_then_dynamodb_bills_write_units_per_started_kb(
     hand_worked: CostEstimate,
 ) -> None:
-    # As built: the raw item and a marker copying it (1000 + 40 = 1040 B) go in one
-    # transaction, which bills twice; the processed item is 1000 + 160 = 1160 B.
+    # As built: the raw item and a keys-only marker (160 B) go in one transaction, which
+    # bills twice; the processed item is 1000 + 160 = 1160 B.
     #   raw       1 WRU x 2 = 2 per reading -> 2e6 WRU x $0.625 / 1e6 = $1.25
-    #   marker    2 WRU x 2 = 4 per reading -> 4e6 WRU                = $2.50
+    #   marker    1 WRU x 2 = 2 per reading -> 2e6 WRU                = $1.25
     #   processed 2 WRU     = 2 per reading -> 2e6 WRU                = $1.25
     assert usd(hand_worked, "DynamoDB", "raw") == pytest.approx(1.25)
-    assert usd(hand_worked, "DynamoDB", "idempotency") == pytest.approx(2.50)
+    assert usd(hand_worked, "DynamoDB", "idempotency") == pytest.approx(1.25)
     assert usd(hand_worked, "DynamoDB", "processed") == pytest.approx(1.25)
     # A page of 100 processed items = 116,000 B = 29 strong reads of 4 KB, halved
     # (eventually consistent) = 14.5 RRU x 10,000 pages = 145,000 RRU x $0.125 / 1e6.
@@ -115,8 +115,8 @@ def test_given_30_days_retention_then_storage_and_pitr_bill_what_is_held(
     hand_worked: CostEstimate,
 ) -> None:
     # Held: R x 30 days x 86,400 s = 1e6 x 2,592,000 / 2,628,000 = 986,301.37 readings, each
-    # (1000 + 100) raw + (1040 + 100) marker + (1160 + 100) processed = 3,500 bytes.
-    held_gb = 1e6 * 2_592_000 / 2_628_000 * 3_500 / GB  # = 3.21497 GB
+    # (1000 + 100) raw + (160 + 100) marker + (1160 + 100) processed = 2,620 bytes.
+    held_gb = 1e6 * 2_592_000 / 2_628_000 * 2_620 / GB  # = 2.40664 GB
     assert quantity(hand_worked, "DynamoDB", "storage") == pytest.approx(held_gb)
     assert usd(hand_worked, "DynamoDB", "storage") == pytest.approx(held_gb * 0.25)
     assert usd(hand_worked, "DynamoDB", "point-in-time") == pytest.approx(held_gb * 0.20)
@@ -139,13 +139,13 @@ def test_given_the_hand_worked_month_then_logs_traces_alerts_and_egress_match(
 def test_given_the_hand_worked_month_then_total_is_the_sum_and_the_cost_per_million(
     hand_worked: CostEstimate,
 ) -> None:
-    held_gb = 1e6 * 2_592_000 / 2_628_000 * 3_500 / GB
+    held_gb = 1e6 * 2_592_000 / 2_628_000 * 2_620 / GB
     by_hand = (
         0.07  # API Gateway
         + 0.0042
         + 830 * 0.0000133334  # Lambda
         + 0.2772  # SQS
-        + 5.00
+        + 3.75
         + 0.018125
         + held_gb * 0.45  # DynamoDB
         + 0.000615  # SNS

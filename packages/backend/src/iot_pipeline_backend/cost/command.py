@@ -10,7 +10,7 @@ import click
 
 from iot_pipeline_backend.cost import prices
 from iot_pipeline_backend.cost.model import (
-    MARKER_EXTRA_BYTES,
+    MARKER_BYTES,
     AssumptionError,
     Assumptions,
     CostEstimate,
@@ -28,7 +28,7 @@ million readings, and compare it with sending one reading per request.
 What it prices (the pipeline as built; monthly averages, us-east-1):
 - one API Gateway request and one ingestion invocation per batch of readings;
 - per reading, one raw item write plus the idempotency marker writes (as built:
-  a marker copying the reading, written with it in one transaction, so billed
+  a keys-only marker, written with the reading in one transaction, so billed
   twice), and one processed item write (DynamoDB on-demand: one WRU per started KB);
 - the batch packed into SQS messages of up to 256 KiB, sent, received and deleted
   in batches of 10 (each started 64 KB of a call is billed as one request), and
@@ -115,8 +115,8 @@ _OPTION_OF_FIELD = {
     "--marker-bytes",
     type=click.IntRange(min=1),
     default=None,
-    help="Size of one idempotency marker item.  [default: as built, a copy of the reading "
-    f"plus {MARKER_EXTRA_BYTES} bytes]",
+    help="Size of one idempotency marker item.  [default: as built, keys only, "
+    f"{MARKER_BYTES} bytes]",
 )
 @click.option(
     "--transactional-writes/--no-transactional-writes",

@@ -4,8 +4,8 @@ Pure arithmetic, no I/O. The flow it prices (DESIGN.md):
 
 * a device sends ``batch_size`` readings in one ``POST /ingest``: one API Gateway request and
   one ingestion Lambda invocation per batch; each reading is one raw item write plus
-  ``idempotency_writes_per_reading`` marker writes (as built: one marker holding a copy of
-  the reading, written with it in one transaction); the batch goes to SQS packed into as few
+  ``idempotency_writes_per_reading`` marker writes (as built: one keys-only marker,
+  written with the reading in one transaction); the batch goes to SQS packed into as few
   messages (≤ 256 KiB each) and ``SendMessageBatch`` calls (≤ 10 messages, ≤ 256 KiB) as fit;
 * the event source mapping receives up to 10 messages per ``ReceiveMessage``, invokes the
   processor with ``queue_batch_size`` messages, and deletes them with one
@@ -40,9 +40,9 @@ READINGS_ENVELOPE_BYTES: Final = len('{"readings":[]}')
 DYNAMODB_WRITE_UNIT_BYTES: Final = 1024
 DYNAMODB_READ_UNIT_BYTES: Final = 4096
 DYNAMODB_ITEM_OVERHEAD_BYTES: Final = 100
-#: A marker as built copies the raw item and adds ``reading_sk`` (name and a sort key of
-#: 13 digits, ``#`` and a reading_id); its own ``sk`` (``id#`` + reading_id) is no longer.
-MARKER_EXTRA_BYTES: Final = 40
+#: A marker as built holds ``device_id``, its own ``sk`` (``id#`` + reading_id) and
+#: ``reading_sk`` (13 digits, ``#``, reading_id): about 160 bytes with ids of ~30 characters.
+MARKER_BYTES: Final = 160
 
 Kind = Literal["usage", "storage", "fixed"]
 
@@ -72,8 +72,7 @@ class Assumptions:
     processed_extra_bytes: int = 160
     #: Idempotency marker items written per reading besides the raw item.
     idempotency_writes_per_reading: int = 1
-    #: A marker item's size; ``None`` = as built: a copy of the raw item plus the raw sort
-    #: key (``reading_sk``), :data:`MARKER_EXTRA_BYTES` more.
+    #: A marker item's size; ``None`` = as built: keys only, :data:`MARKER_BYTES`.
     idempotency_marker_bytes: int | None = None
     #: True (as built) when the raw item and its marker are written in one DynamoDB
     #: transaction, which bills every write unit twice.
@@ -159,7 +158,7 @@ class Assumptions:
     def marker_item_bytes(self) -> int:
         """Size of one idempotency marker item."""
         if self.idempotency_marker_bytes is None:
-            return self.bytes_per_reading + MARKER_EXTRA_BYTES
+            return MARKER_BYTES
         return self.idempotency_marker_bytes
 
     @property

@@ -1,11 +1,13 @@
 """Raw and processed reading stores on DynamoDB (partition ``device_id``, sort ``sk``).
 
 Idempotency of raw readings: each reading is written together with a marker item
-(``sk = "id#<reading_id>"``, holding a copy of the reading) in one TransactWriteItems call,
-both conditional on not existing yet. The transaction is all-or-nothing, so there is never
-a marker without its reading, and a repeated ``reading_id`` is detected by the marker's
-condition whatever timestamp the repeat carries. Markers sort after every time-based key
-(``i`` > ``9``), so range queries never see them.
+(``sk = "id#<reading_id>"``, holding only the reading's sort key) in one TransactWriteItems
+call, both conditional on not existing yet. A keys-only marker stays under 1 KB, so it costs
+one write unit instead of a copy's two; a repeat is rare and pays two reads instead. The
+transaction is all-or-nothing, so there is never a marker without its reading, and a
+repeated ``reading_id`` is detected by the marker's condition whatever timestamp the repeat
+carries. Markers sort after every time-based key (``i`` > ``9``), so range queries never see
+them.
 """
 
 from __future__ import annotations
@@ -196,9 +198,12 @@ class DynamoRawReadingStore:
         actions: list[dict[str, Any]] = []
         for reading in readings:
             item = to_attributes(reading)
-            marker = item | {
+            marker = {
+                "device_id": item["device_id"],
                 "sk": {"S": MARKER_PREFIX + reading.reading_id},
                 "reading_sk": item["sk"],
+                # TTL removes the marker with its reading.
+                **({"expires_at": item["expires_at"]} if "expires_at" in item else {}),
             }
             for put in (marker, item):
                 actions.append(
@@ -225,18 +230,24 @@ class DynamoRawReadingStore:
         return [todo[i] for i in sorted(hit) if i < len(todo)]
 
     def _original(self, reading: RawItem) -> RawItem:
+        """The stored original of a repeat: the marker names its sort key."""
+        marker = self._get(reading.device_id, MARKER_PREFIX + reading.reading_id)
+        original = (
+            None if marker is None else self._get(reading.device_id, marker["reading_sk"]["S"])
+        )
+        if original is None:
+            raise StoreUnavailableError("DynamoDB reported a duplicate it cannot return")
+        return from_attributes(original, RawItem)
+
+    def _get(self, device_id: str, sk: str) -> dict[str, Any] | None:
         with aws_boundary("DynamoDB GetItem"):
             response = self._client.get_item(
                 TableName=self._table,
-                Key={
-                    "device_id": {"S": reading.device_id},
-                    "sk": {"S": MARKER_PREFIX + reading.reading_id},
-                },
+                Key={"device_id": {"S": device_id}, "sk": {"S": sk}},
                 ConsistentRead=True,
             )
-        if "Item" not in response:
-            raise StoreUnavailableError("DynamoDB reported a duplicate it cannot return")
-        return from_attributes(response["Item"], RawItem)
+        item: dict[str, Any] | None = response.get("Item")
+        return item
 
     def query_raw(
         self,
