@@ -15,7 +15,6 @@ import os
 import signal
 import sqlite3
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -93,52 +92,29 @@ def running_server(*, data_dir: Path, noop: bool = False) -> Iterator[Server]:
 
     Without ``noop`` the child is the product's own ``python -m iot_pipeline_backend.local``.
     """
-    from iot_pipeline_backend.local.credentials import load_or_create_credentials
-    from iot_pipeline_backend.local.runtime import DEFAULT_REGION, ENDPOINT_FILE
+    from iot_pipeline_backend.local.testing import running_pipeline_process
 
-    data_dir = data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    endpoint_file = data_dir / ENDPOINT_FILE
-    endpoint_file.unlink(missing_ok=True)
-    if noop:
-        command = [sys.executable, str(Path(__file__).resolve()), "serve", "--noop"]
-    else:
-        command = [sys.executable, "-m", "iot_pipeline_backend.local", "--port", "0"]
-    command += ["--data-dir", str(data_dir), "--log-level", "info"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with (data_dir / "runtime.log").open("ab") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    command = (
+        [sys.executable, str(Path(__file__).resolve()), "serve", "--noop", "--log-level", "info"]
+        if noop
+        else None
+    )
     try:
-        give_up = time.monotonic() + STARTUP_TIMEOUT_S
-        while not endpoint_file.exists():
-            if process.poll() is not None:
-                raise RuntimeError(
-                    f"the local pipeline exited ({process.returncode}); see {log.name}"
-                )
-            if time.monotonic() > give_up:
-                raise RuntimeError("the local pipeline did not start in time")
-            time.sleep(0.05)
-        credentials = load_or_create_credentials(data_dir)
-        yield Server(
-            endpoint=endpoint_file.read_text(encoding="utf-8").strip(),
-            region=DEFAULT_REGION,
-            access_key=credentials.access_key,
-            secret_key=credentials.secret_key,
-            data_dir=data_dir,
-            pid=process.pid,
-        )
+        with running_pipeline_process(
+            data_dir=data_dir, startup_timeout=STARTUP_TIMEOUT_S, command=command
+        ) as child:
+            yield Server(
+                endpoint=child.endpoint,
+                region=child.region,
+                access_key=child.access_key,
+                secret_key=child.secret_key,
+                data_dir=child.data_dir,
+                pid=child.process.pid,
+            )
     except BaseException:
         # The temporary data directory goes away with the run: keep the server's side of it.
-        _print_log_tail(data_dir / "runtime.log")
+        _print_log_tail(data_dir.resolve() / "runtime.log")
         raise
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=30)
 
 
 #: Above this, the server's HTTP floor is a delayed-ACK stall rather than work (see below).
@@ -201,6 +177,7 @@ def serve(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--noop", action="store_true")
     parser.add_argument("--log-level", default="info")
+    parser.add_argument("--region", default="us-east-1")
     args = parser.parse_args(argv)
     # The same logging as ``iot-pipeline local``, so both servers pay the same per request.
     configure_logging(args.log_level)
@@ -208,7 +185,7 @@ def serve(argv: Sequence[str] | None = None) -> None:
     routes = lambda_routes()
     if args.noop:
         routes.append(Route("POST", NOOP_RESOURCE, "noop-reference", _noop_handler))
-    pipeline = LocalPipeline(data_dir=args.data_dir, port=0, routes=routes)
+    pipeline = LocalPipeline(data_dir=args.data_dir, port=0, routes=routes, region=args.region)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,11 +102,14 @@ def running_pipeline_process(
     region: str = DEFAULT_REGION,
     startup_timeout: float = 60.0,
     log_file: Path | None = None,
+    command: Sequence[str] | None = None,
 ) -> Iterator[PipelineProcess]:
     """Start ``python -m iot_pipeline_backend.local --port 0`` and wait for its endpoint.
 
     The child writes ``<data-dir>/endpoint`` once it listens; that is where the real port
     comes from. On exit the child is stopped with ``SIGTERM`` (then ``SIGKILL``) if alive.
+    ``command`` replaces the program (``--data-dir`` and ``--region`` are appended), for a
+    runtime built around the same entry point, such as a benchmark's.
     """
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -114,9 +117,9 @@ def running_pipeline_process(
     endpoint_file.unlink(missing_ok=True)
     logs = (log_file or data_dir / "runtime.log").open("ab")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "iot_pipeline_backend.local", "--port", "0"]
-    command += ["--data-dir", str(data_dir), "--region", region]
-    process = subprocess.Popen(command, stdout=logs, stderr=subprocess.STDOUT, env=env)
+    program = list(command or [sys.executable, "-m", "iot_pipeline_backend.local", "--port", "0"])
+    program += ["--data-dir", str(data_dir), "--region", region]
+    process = subprocess.Popen(program, stdout=logs, stderr=subprocess.STDOUT, env=env)
     try:
         give_up = time.monotonic() + startup_timeout
         while not endpoint_file.exists():
