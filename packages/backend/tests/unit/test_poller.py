@@ -146,3 +146,21 @@ def test_given_a_running_poller_when_readings_arrive_then_they_are_processed_and
         poller.stop(timeout=10)
         use_adapters(previous)
         adapters.close()
+
+
+def test_given_a_region_then_the_sqs_event_names_it(installed: LocalAdapters) -> None:
+    # GIVEN a poller for a runtime started with --region eu-west-1
+    seen: list[dict[str, Any]] = []
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        seen.append(event)
+        return {"batchItemFailures": []}
+
+    ingest(installed, "r-1")
+    poller = QueuePoller(queue=installed.queue, handler=handler, config=CONFIG, region="eu-west-1")
+    # WHEN it delivers a batch
+    assert poller.poll_once() == 1
+    # THEN the records carry that region, as the event source mapping's would
+    (record,) = seen[0]["Records"]
+    assert record["awsRegion"] == "eu-west-1"
+    assert record["eventSourceARN"].startswith("arn:aws:sqs:eu-west-1:")

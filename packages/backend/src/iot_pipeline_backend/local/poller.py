@@ -28,8 +28,9 @@ _log = logging.getLogger(__name__)
 
 #: Names that appear in the events and contexts the poller builds.
 FUNCTION_NAME = "data-processor-local"
-QUEUE_ARN = "arn:aws:sqs:us-east-1:000000000000:iot-pipeline-local"
 REGION = "us-east-1"
+QUEUE_NAME = "iot-pipeline-local"
+ACCOUNT_ID = "000000000000"
 
 SqsHandler = Callable[[dict[str, Any], Any], Any]
 
@@ -66,8 +67,8 @@ class LocalLambdaContext:
         return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
-def sqs_event(messages: Sequence[QueueMessage]) -> dict[str, Any]:
-    """An SQS event as the event source mapping delivers it."""
+def sqs_event(messages: Sequence[QueueMessage], *, region: str = REGION) -> dict[str, Any]:
+    """An SQS event as the event source mapping delivers it (in the runtime's region)."""
     return {
         "Records": [
             {
@@ -83,8 +84,8 @@ def sqs_event(messages: Sequence[QueueMessage]) -> dict[str, Any]:
                 "messageAttributes": {},
                 "md5OfBody": hashlib.md5(m.body.encode(), usedforsecurity=False).hexdigest(),
                 "eventSource": "aws:sqs",
-                "eventSourceARN": QUEUE_ARN,
-                "awsRegion": REGION,
+                "eventSourceARN": f"arn:aws:sqs:{region}:{ACCOUNT_ID}:{QUEUE_NAME}",
+                "awsRegion": region,
             }
             for m in messages
         ]
@@ -121,6 +122,7 @@ class QueuePoller:
         concurrency: int = 2,
         clock: Callable[[], float] = time.monotonic,
         poll_interval: float = 0.05,
+        region: str = REGION,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -129,6 +131,7 @@ class QueuePoller:
         self._config = config
         self._concurrency = concurrency
         self._clock = clock
+        self._region = region
         self._poll_interval = poll_interval
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -213,7 +216,7 @@ class QueuePoller:
             return 0
         context = LocalLambdaContext(deadline=time.monotonic() + config.processing_timeout)
         try:
-            response = self._handler(sqs_event(messages), context)
+            response = self._handler(sqs_event(messages, region=self._region), context)
         except Exception:
             _log.exception("processor failed; the whole batch will be retried")
             failed = {m.message_id for m in messages}

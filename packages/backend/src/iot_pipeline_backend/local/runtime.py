@@ -237,7 +237,10 @@ class LocalPipeline:
             raise SettingsError("the queue poller needs the processor's POST /process route")
         assert self._adapters is not None
         self._poller = QueuePoller(
-            queue=self._adapters.queue, handler=processor, config=self._adapters.config
+            queue=self._adapters.queue,
+            handler=processor,
+            config=self._adapters.config,
+            region=self.region,
         )
         self._poller.start()
 
