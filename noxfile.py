@@ -22,15 +22,14 @@ nox.options.sessions = ["lint", "typecheck", "tests", "cdk"]
 nox.options.error_on_missing_interpreters = True
 
 
-def _sync(session: nox.Session, *, groups: tuple[str, ...] = ("dev", "cdk")) -> None:
-    # One environment for every session: syncing a subset of groups would uninstall the rest
-    # and the next session would reinstall them (uv sync is exact).
-    args = ["uv", "sync", "--all-packages", "--locked"]
-    for group in groups:
-        args += ["--group", group]
-    session.run(*args, external=True)
-    if "cdk" in groups:
-        _keep_cdk_lib_schema_module(session)
+def _sync(session: nox.Session) -> None:
+    # One environment for every session, every group: syncing a subset would uninstall the
+    # rest and the next session would reinstall them (uv sync is exact).
+    session.run(
+        "uv", "sync", "--all-packages", "--locked", "--group", "dev", "--group", "cdk",
+        external=True,
+    )  # fmt: skip
+    _keep_cdk_lib_schema_module(session)
 
 
 #: aws-cdk-lib and its dependency aws-cdk.cloud-assembly-schema both ship

@@ -28,7 +28,7 @@ _log = logging.getLogger(__name__)
 
 #: Names that appear in the events and contexts the poller builds.
 FUNCTION_NAME = "data-processor-local"
-REGION = "us-east-1"
+DEFAULT_REGION = "us-east-1"
 QUEUE_NAME = "iot-pipeline-local"
 ACCOUNT_ID = "000000000000"
 
@@ -56,7 +56,9 @@ class LocalLambdaContext:
     deadline: float
     function_name: str = FUNCTION_NAME
     function_version: str = "$LATEST"
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:000000000000:function:{FUNCTION_NAME}"
+    invoked_function_arn: str = (
+        f"arn:aws:lambda:{DEFAULT_REGION}:{ACCOUNT_ID}:function:{FUNCTION_NAME}"
+    )
     memory_limit_in_mb: int = 512
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     log_group_name: str = f"/aws/lambda/{FUNCTION_NAME}"
@@ -67,7 +69,7 @@ class LocalLambdaContext:
         return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
-def sqs_event(messages: Sequence[QueueMessage], *, region: str = REGION) -> dict[str, Any]:
+def sqs_event(messages: Sequence[QueueMessage], *, region: str = DEFAULT_REGION) -> dict[str, Any]:
     """An SQS event as the event source mapping delivers it (in the runtime's region)."""
     return {
         "Records": [
@@ -122,7 +124,7 @@ class QueuePoller:
         concurrency: int = 2,
         clock: Callable[[], float] = time.monotonic,
         poll_interval: float = 0.05,
-        region: str = REGION,
+        region: str = DEFAULT_REGION,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")

@@ -31,12 +31,11 @@ from iot_pipeline_backend.local.auth import SigV4Verifier
 from iot_pipeline_backend.local.credentials import LocalCredentials, load_or_create_credentials
 from iot_pipeline_backend.local.gateway import Gateway, LambdaHandler, Route
 from iot_pipeline_backend.local.logs import LOGGER_NAME
-from iot_pipeline_backend.local.poller import QueuePoller
+from iot_pipeline_backend.local.poller import DEFAULT_REGION, QueuePoller
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_DATA_DIR = Path(".iot-pipeline")
-DEFAULT_REGION = "us-east-1"
 #: Written once the server listens (the URL of the stage), removed on a clean stop; a parent
 #: process that started the runtime with ``--port 0`` reads the real port from it.
 ENDPOINT_FILE = "endpoint"
