@@ -174,6 +174,31 @@ def test_key_rotates_and_lets_logs_and_alarms_use_it(dev: Synthesized) -> None:
     assert "logs." in principals
 
 
+def test_key_lets_logs_use_it_only_for_this_accounts_log_groups_by_colon_arn(
+    dev: Synthesized,
+) -> None:
+    # Log group ARNs are ``...:log-group:<name>``; a ``log-group/*`` pattern never matches.
+    (key,) = dev.of_type("AWS::KMS::Key").values()
+    (statement,) = [
+        s for s in key["KeyPolicy"]["Statement"] if "logs." in json.dumps(s["Principal"])
+    ]
+    pattern = statement["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
+    assert pattern == {
+        "Fn::Join": [
+            "",
+            [
+                "arn:",
+                {"Ref": "AWS::Partition"},
+                ":logs:",
+                {"Ref": "AWS::Region"},
+                ":",
+                {"Ref": "AWS::AccountId"},
+                ":log-group:*",
+            ],
+        ]
+    }
+
+
 # --- functions -----------------------------------------------------------------------------
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
@@ -28,7 +28,10 @@ class PipelineKey(Construct):
             removal_policy=RemovalPolicy.DESTROY,
         )
         # Log groups are encrypted by the Logs service itself; scope it to this account's
-        # log groups through the encryption context it always sends.
+        # log groups through the encryption context it always sends. A log group's ARN is
+        # ``arn:aws:logs:<region>:<account>:log-group:<name>`` (a colon before the name), so
+        # the pattern must use the colon form or no log group can use the key:
+        # https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
                 principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
@@ -43,7 +46,10 @@ class PipelineKey(Construct):
                 conditions={
                     "ArnLike": {
                         "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
-                            service="logs", resource="log-group", resource_name="*"
+                            service="logs",
+                            resource="log-group",
+                            resource_name="*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
                         )
                     }
                 },
