@@ -74,13 +74,16 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 
 @pytest.fixture(scope="session")
 def qa(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    """``environment_suffix=qa``, a non-default config, ``retain_data=False``, stub bundle."""
+    """``environment_suffix=qa``, a non-default config, ``retain_data=False``, stub bundle,
+    no reserved concurrency and the account-wide API Gateway logging role."""
     return _synthesize(
         tmp_path_factory.mktemp("cdk-qa"),
         environment_suffix="qa",
         pipeline_config=QA_CONFIG,
         bundle="stub",
         retain_data=False,
+        reserved_concurrency=0,
+        apigw_cloudwatch_role=True,
     )
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from iot_pipeline_backend.errors import SettingsError
 from iot_pipeline_backend.infra.deployment import DeploymentSettings
+from iot_pipeline_common import PipelineConfig
 
 pytestmark = pytest.mark.cdk
 
@@ -87,3 +88,81 @@ def test_context_config_file_with_an_unknown_key_is_refused(tmp_path: Path) -> N
     config.write_text('{"batch_sise": 50}')
     with pytest.raises(SettingsError, match="batch_sise"):
         DeploymentSettings.from_context({"config_file": str(config)}.get)
+
+
+def test_batch_over_10_without_a_batching_window_is_refused_naming_the_key(
+    tmp_path: Path,
+) -> None:
+    # Lambda refuses such an event source mapping; synth says so instead of a jsii traceback.
+    config = tmp_path / "config.json"
+    config.write_text('{"batch_size": 100}')
+    with pytest.raises(SettingsError, match=r"batching_window_seconds .*batch_size is 100"):
+        DeploymentSettings.from_context({"config_file": str(config)}.get)
+
+
+def test_batch_over_10_with_a_batching_window_is_accepted(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text('{"batch_size": 100, "batching_window_seconds": 1}')
+    settings = DeploymentSettings.from_context({"config_file": str(config)}.get)
+    assert settings.queue_visibility_timeout_seconds == 6 * 30 + 1
+
+
+def test_app_main_reports_a_bad_config_in_one_line_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("aws_cdk")
+    from aws_cdk import App
+    from iot_pipeline_backend.infra.app import main
+
+    config = tmp_path / "config.json"
+    config.write_text('{"batch_size": 100}')
+    context = {"config_file": str(config), "bundle": "stub"}
+    assert main(App(outdir=str(tmp_path / "cdk.out"), context=context)) == 2
+    # Only the app's own lines: jsii may print a Node version banner on its first start.
+    lines = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("b'")]
+    assert len(lines) == 1
+    assert lines[0].startswith("synth failed: config_file: batching_window_seconds")
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, 100), ("0", 0), (0, 0), ("250", 250)])
+def test_reserved_concurrency_comes_from_context(value: object, expected: int) -> None:
+    settings = DeploymentSettings.from_context({"reserved_concurrency": value}.get)
+    assert settings.reserved_concurrency == expected
+
+
+@pytest.mark.parametrize("value", ["1", "-5", "lots", "1001"])
+def test_bad_reserved_concurrency_is_refused_naming_the_key(value: str) -> None:
+    with pytest.raises(SettingsError, match="reserved_concurrency"):
+        DeploymentSettings.from_context({"reserved_concurrency": value}.get)
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, False), ("true", True), (True, True)])
+def test_apigw_cloudwatch_role_is_opt_in(value: object, expected: bool) -> None:
+    settings = DeploymentSettings.from_context({"apigw_cloudwatch_role": value}.get)
+    assert settings.apigw_cloudwatch_role is expected
+
+
+def test_a_flag_that_is_not_a_boolean_is_refused_naming_the_key() -> None:
+    with pytest.raises(SettingsError, match="retain_data"):
+        DeploymentSettings.from_context({"retain_data": "maybe"}.get)
+
+
+def test_default_deployment_keeps_readings_as_long_as_the_cost_model_assumes() -> None:
+    from iot_pipeline_backend.cost.model import Assumptions
+
+    settings = DeploymentSettings.from_context(lambda key: None)
+    assert settings.pipeline_config.retention_days == 30
+    assert Assumptions(readings_per_second=1).retention_days == 30
+
+
+def test_config_file_without_retention_gets_the_default_and_null_keeps_forever(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "config.json"
+    config.write_text('{"error_threshold": 2}')
+    assert DeploymentSettings.from_context({"config_file": str(config)}.get).pipeline_config == (
+        PipelineConfig(error_threshold=2, retention_days=30)
+    )
+    config.write_text('{"retention_days": null}')
+    settings = DeploymentSettings.from_context({"config_file": str(config)}.get)
+    assert settings.pipeline_config.retention_days is None

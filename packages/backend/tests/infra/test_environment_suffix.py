@@ -85,7 +85,8 @@ def test_queue_and_processor_take_timeouts_and_receive_count_from_config(qa: Syn
         "AWS::SQS::Queue",
         {
             "QueueName": "iot-ingestion-queue-qa",
-            "VisibilityTimeout": QA_CONFIG.processing_timeout,
+            "VisibilityTimeout": 6 * QA_CONFIG.processing_timeout
+            + QA_CONFIG.batching_window_seconds,
             "RedrivePolicy": {
                 "maxReceiveCount": QA_CONFIG.max_receive_count,
                 "deadLetterTargetArn": {"Fn::GetAtt": [dlq, "Arn"]},
@@ -106,3 +107,11 @@ def test_config_parameter_holds_the_deployed_config(qa: Synthesized) -> None:
 def test_retain_data_false_lets_destroy_delete_the_tables(qa: Synthesized) -> None:
     tables = [r for r in qa.resources.values() if r["Type"] == "AWS::DynamoDB::Table"]
     assert [t["DeletionPolicy"] for t in tables] == ["Delete", "Delete"]
+
+
+def test_reserved_concurrency_0_leaves_the_functions_unreserved(qa: Synthesized) -> None:
+    functions = qa.of_type("AWS::Lambda::Function").values()
+    assert len(functions) == 4
+    assert all("ReservedConcurrentExecutions" not in f for f in functions)
+    (mapping,) = qa.of_type("AWS::Lambda::EventSourceMapping").values()
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": 100}

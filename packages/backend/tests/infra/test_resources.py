@@ -102,9 +102,49 @@ def test_queue_sends_to_dlq_after_max_receive_count(dev: Synthesized) -> None:
                 "deadLetterTargetArn": {"Fn::GetAtt": [dlq, "Arn"]},
                 "maxReceiveCount": PipelineConfig().max_receive_count,
             },
-            "VisibilityTimeout": PipelineConfig().processing_timeout,
         },
     )
+
+
+def test_queue_hides_a_batch_six_times_the_processor_timeout(dev: Synthesized) -> None:
+    # https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html
+    (queue,) = [
+        q
+        for q in dev.of_type("AWS::SQS::Queue").values()
+        if q["QueueName"] == "iot-ingestion-queue-dev"
+    ]
+    (processor,) = [
+        f
+        for f in dev.of_type("AWS::Lambda::Function").values()
+        if f["FunctionName"] == "data-processor-dev"
+    ]
+    (mapping,) = dev.of_type("AWS::Lambda::EventSourceMapping").values()
+    window = mapping.get("MaximumBatchingWindowInSeconds", 0)
+    assert queue["VisibilityTimeout"] >= 6 * processor["Timeout"] + window
+    assert queue["VisibilityTimeout"] == 180  # 6 x 30 s, no window
+
+
+def test_queue_keeps_messages_14_days_and_dead_letters_after_5_receives(dev: Synthesized) -> None:
+    (queue,) = [
+        q
+        for q in dev.of_type("AWS::SQS::Queue").values()
+        if q["QueueName"] == "iot-ingestion-queue-dev"
+    ]
+    assert queue["MessageRetentionPeriod"] == 14 * 86_400
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == 5
+
+
+def test_queue_never_invokes_the_processor_past_its_reserved_concurrency(dev: Synthesized) -> None:
+    (mapping,) = dev.of_type("AWS::Lambda::EventSourceMapping").values()
+    maximum = mapping["ScalingConfig"]["MaximumConcurrency"]
+    (processor,) = [
+        f
+        for f in dev.of_type("AWS::Lambda::Function").values()
+        if f["FunctionName"] == "data-processor-dev"
+    ]
+    # A tenth of the reservation is left to POST /process, which runs on the same function.
+    assert 2 <= maximum < processor["ReservedConcurrentExecutions"]
+    assert maximum == 90
 
 
 @pytest.mark.parametrize("name", ["iot-ingestion-queue-dev", "iot-ingestion-dlq-dev"])
@@ -470,7 +510,7 @@ def test_config_parameter_holds_the_default_pipeline_config(dev: Synthesized) ->
         if p["Name"] == "/iot-pipeline/dev/config"
     ]
     assert props["Type"] == "String"
-    assert PipelineConfig.from_json_text(props["Value"]) == PipelineConfig()
+    assert PipelineConfig.from_json_text(props["Value"]) == PipelineConfig(retention_days=30)
 
 
 def test_api_key_is_a_secure_string_created_by_a_custom_resource(dev: Synthesized) -> None:

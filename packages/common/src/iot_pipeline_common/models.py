@@ -361,7 +361,9 @@ class PipelineConfig(_Request):
     batch_size: Annotated[StrictInt, Field(ge=1, le=10_000)] = 10
     batching_window_seconds: Annotated[StrictInt, Field(ge=0, le=300)] = 0
     processing_timeout: Annotated[StrictInt, Field(ge=1, le=900)] = 30
-    max_receive_count: Annotated[StrictInt, Field(ge=1, le=1000)] = 3
+    #: Five, as Lambda advises for SQS sources: a receive also counts when the batch was
+    #: throttled or its invocation failed for reasons other than the readings.
+    max_receive_count: Annotated[StrictInt, Field(ge=1, le=1000)] = 5
     error_threshold: Annotated[StrictInt, Field(ge=1)] = 5
     retention_days: Annotated[StrictInt, Field(ge=1, le=36_500)] | None = None
     ranges: dict[SensorName, SensorRange] = Field(default_factory=_default_ranges)

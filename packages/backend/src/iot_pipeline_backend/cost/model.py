@@ -28,6 +28,7 @@ from iot_pipeline_common import PipelineConfig, limits
 
 from iot_pipeline_backend.cost import prices
 from iot_pipeline_backend.errors import BackendError
+from iot_pipeline_backend.infra.constants import DEFAULT_RETENTION_DAYS
 
 #: SQS limits the packing follows.
 SQS_MAX_MESSAGE_BYTES: Final = 256 * 1024
@@ -108,8 +109,8 @@ class Assumptions:
     xray_reservoir_per_second: float = 1.0
     xray_sampling_rate: float = 0.05
     #: Days a reading is kept (raw, marker and processed items); storage and PITR are billed
-    #: on what is held in the steady state.
-    retention_days: float = 30.0
+    #: on what is held in the steady state. The default is the default deployment's TTL.
+    retention_days: float = float(DEFAULT_RETENTION_DAYS)
     #: The SQS event source mapping's pollers and their long-poll wait: an idle queue is
     #: still polled.
     queue_pollers: int = 5

@@ -53,10 +53,13 @@ def _print(lines: Iterable[str]) -> None:
         print(line, file=sys.stderr)
 
 
-def main() -> int:
-    """Synthesize into ``cdk.out``; exit 1 on any unsuppressed finding or bad context."""
+def main(app: App | None = None) -> int:
+    """Synthesize into ``cdk.out``; exit 1 on any unsuppressed finding, 2 on bad context.
+
+    ``app`` defaults to one reading the CDK CLI's context and output folder.
+    """
     # The CDK CLI passes its output folder in CDK_OUTDIR; run directly, write to ./cdk.out.
-    app = App(outdir=os.environ.get("CDK_OUTDIR") or "cdk.out")
+    app = app or App(outdir=os.environ.get("CDK_OUTDIR") or "cdk.out")
     try:
         settings = DeploymentSettings.from_context(app.node.try_get_context)
         build_stack(app, settings=settings)

@@ -16,15 +16,30 @@ CONTEXT_ENVIRONMENT_SUFFIX: Final = "environment_suffix"
 CONTEXT_BUNDLE: Final = "bundle"
 CONTEXT_CONFIG_FILE: Final = "config_file"
 CONTEXT_RETAIN_DATA: Final = "retain_data"
+CONTEXT_RESERVED_CONCURRENCY: Final = "reserved_concurrency"
+CONTEXT_APIGW_CLOUDWATCH_ROLE: Final = "apigw_cloudwatch_role"
 
 STAGE_NAME: Final = limits.STAGE
 STAGE_RATE_LIMIT_RPS: Final = 1000
 STAGE_BURST_LIMIT: Final = 2000
 
+#: Per function, by default (context ``reserved_concurrency``; 0 = unreserved). Lambda keeps
+#: 100 of the account's quota unreserved, so three functions need a quota of 3 × this + 100.
 RESERVED_CONCURRENCY: Final = 100
+#: Lambda's lower bound for an SQS event source mapping's MaximumConcurrency.
+MIN_QUEUE_CONCURRENCY: Final = 2
+MIN_RESERVED_CONCURRENCY: Final = MIN_QUEUE_CONCURRENCY
+#: The queue's MaximumConcurrency when the processor has no reserved concurrency.
+UNRESERVED_QUEUE_CONCURRENCY: Final = 100
+#: An SQS event source mapping takes a batch over 10 only with a batching window.
+SQS_BATCH_WITHOUT_WINDOW_MAX: Final = 10
 LAMBDA_MEMORY_MB: Final = 512
 API_FUNCTION_TIMEOUT_SECONDS: Final = 29  # API Gateway's own integration limit
+#: SQS's longest retention: a backlog behind an outage survives two weeks.
+QUEUE_RETENTION_DAYS: Final = 14
 DLQ_RETENTION_DAYS: Final = 14
+#: Days a default deployment keeps readings (DynamoDB TTL); the cost model prices the same.
+DEFAULT_RETENTION_DAYS: Final = 30
 
 METRICS_NAMESPACE: Final = "IoTPipeline"
 LOG_LEVEL: Final = "INFO"

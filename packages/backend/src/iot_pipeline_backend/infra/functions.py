@@ -74,7 +74,7 @@ class PipelineFunction(Construct):
             layers=[layer],
             memory_size=constants.LAMBDA_MEMORY_MB,
             timeout=timeout,
-            reserved_concurrent_executions=constants.RESERVED_CONCURRENCY,
+            reserved_concurrent_executions=settings.reserved_concurrency or None,
             tracing=lambda_.Tracing.ACTIVE,
             role=self.role,
             log_group=self.log_group,
@@ -144,8 +144,8 @@ class PipelineFunctions(Construct):
         self.ingestion = function(
             "Ingestion", name=names.ingestion_function, module="ingestion", timeout=api_timeout
         )
-        # The processor may run as long as the queue hides a batch (processing_timeout):
-        # SQS refuses a mapping whose function could outlive the visibility timeout.
+        # processing_timeout bounds one batch; the queue hides a batch six times as long
+        # (settings.queue_visibility_timeout_seconds).
         self.processor = function(
             "Processor",
             name=names.processor_function,
@@ -162,6 +162,7 @@ class PipelineFunctions(Construct):
                 batch_size=config.batch_size,
                 max_batching_window=Duration.seconds(window) if window else None,
                 report_batch_item_failures=True,
+                max_concurrency=settings.queue_max_concurrency,
             )
         )
 

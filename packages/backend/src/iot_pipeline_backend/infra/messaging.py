@@ -39,8 +39,8 @@ class Messaging(Construct):
             queue_name=names.queue,
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
-            # The config's processing_timeout is the time a batch may take before redelivery.
-            visibility_timeout=Duration.seconds(config.processing_timeout),
+            visibility_timeout=Duration.seconds(settings.queue_visibility_timeout_seconds),
+            retention_period=Duration.days(constants.QUEUE_RETENTION_DAYS),
             dead_letter_queue=sqs.DeadLetterQueue(
                 queue=self.dead_letter_queue, max_receive_count=config.max_receive_count
             ),
