@@ -48,7 +48,7 @@ SensorName = Annotated[
 ]
 
 
-def _sensor_number(value: Any) -> float:
+def _sensor_number(value: Any) -> int | float:
     # One validator instead of ``StrictInt | StrictFloat`` so a bad value yields one clear
     # error, and ints stay ints (``"humidity": 60`` round-trips as 60, not 60.0).
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -67,7 +67,9 @@ def _sensor_number(value: Any) -> float:
 
 
 SensorValue = Annotated[
-    float,
+    # ``int | float``, not ``float``: the type also picks the serializer, and a float
+    # serializer writes the validated 60 as 60.0 in every client's JSON.
+    int | float,
     PlainValidator(_sensor_number),
     WithJsonSchema(
         {
