@@ -35,6 +35,11 @@ KNOWN_SENSOR_RANGES: Final[dict[str, tuple[float, float]]] = {
 TIMESTAMP_MIN_MS: Final = 0
 TIMESTAMP_MAX_MS: Final = 9_999_999_999_999
 TIMESTAMP_DIGITS: Final = 13
+#: A device's ``timestamp`` before 2000-01-01T00:00:00Z is refused: such a value is nearly
+#: always epoch *seconds* (1.7e9 is January 1970 as milliseconds), or an unset clock.
+READING_TIMESTAMP_MIN_MS: Final = 946_684_800_000
+#: Below this a device timestamp is read as epoch seconds in the error message (year 5138).
+EPOCH_SECONDS_MAX: Final = 99_999_999_999
 
 #: ``seq`` is a device's monotonic counter; 63 bits fit every store we use.
 SEQ_MIN: Final = 0
