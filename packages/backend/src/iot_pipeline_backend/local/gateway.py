@@ -45,6 +45,11 @@ LambdaHandler = Callable[[dict[str, Any], Any], Any]
 _access_log = logging.getLogger(f"{LOGGER_NAME}.access")
 _log = logging.getLogger(f"{LOGGER_NAME}.gateway")
 
+#: The local runtime's health line, outside the stage so it can never shadow an API route.
+HEALTH_PATH = "/health"
+#: What the health line reports (the runtime's :meth:`LocalPipeline.health`).
+HealthProbe = Callable[[], Mapping[str, Any]]
+
 #: ``x-amzn-ErrorType`` API Gateway sets on its own 403s.
 _ERROR_TYPES: Mapping[ErrorCode, str] = {
     ErrorCode.MISSING_AUTH: "MissingAuthenticationTokenException",
@@ -81,7 +86,9 @@ class Gateway:
         max_body_bytes: int = limits.MAX_BODY_BYTES,
         max_workers: int = 8,
         function_timeout: float = 30.0,
+        health: HealthProbe | None = None,
     ) -> None:
+        self._health = health
         self._routes = {(r.method.upper(), r.resource): r for r in routes}
         self._verifier = verifier
         self._region = region
@@ -138,6 +145,13 @@ class Gateway:
     async def _respond(self, scope: Scope, receive: Receive, request_id: str) -> ProxyResponse:
         method = str(scope["method"]).upper()
         path = str(scope["path"])
+        if path == HEALTH_PATH and method == "GET" and self._health is not None:
+            # Unsigned on purpose, like a load balancer's health check; it holds no secret.
+            return ProxyResponse(
+                status_code=200,
+                headers=[("content-type", "application/json")],
+                body=json.dumps(dict(self._health())).encode(),
+            )
         route = self._match(method, path)
         if route is None:
             return _error(403, "Missing Authentication Token", ErrorCode.MISSING_AUTH)

@@ -29,7 +29,7 @@ from iot_pipeline_backend.errors import ConfigError, SettingsError
 from iot_pipeline_backend.handlers.runtime import use_adapters
 from iot_pipeline_backend.local.auth import SigV4Verifier
 from iot_pipeline_backend.local.credentials import LocalCredentials, load_or_create_credentials
-from iot_pipeline_backend.local.gateway import Gateway, LambdaHandler, Route
+from iot_pipeline_backend.local.gateway import HEALTH_PATH, Gateway, LambdaHandler, Route
 from iot_pipeline_backend.local.logs import LOGGER_NAME
 from iot_pipeline_backend.local.poller import DEFAULT_REGION, QueuePoller
 
@@ -205,7 +205,9 @@ class LocalPipeline:
         routes = (
             list(self._routes) if self._routes is not None else lambda_routes(lock=invocation_lock)
         )
-        self._gateway = Gateway(routes=routes, verifier=verifier, region=self.region)
+        self._gateway = Gateway(
+            routes=routes, verifier=verifier, region=self.region, health=self.health
+        )
         if self._poll_queue:
             self._start_poller(routes)
         config = uvicorn.Config(
@@ -252,6 +254,25 @@ class LocalPipeline:
             _log.exception("gateway stopped with an error")
         finally:
             sock.close()
+
+    @property
+    def health_url(self) -> str:
+        """``http://127.0.0.1:8000/health``: the health line (unsigned, outside the stage)."""
+        return self.endpoint.rsplit("/", 1)[0] + HEALTH_PATH
+
+    def health(self) -> dict[str, Any]:
+        """``ok``, or ``degraded`` with the reason (a config.json change that does not validate)."""
+        adapters = self._adapters
+        problem = adapters.config.problem if adapters is not None else None
+        return {
+            "status": "ok" if problem is None else "degraded",
+            "config": {
+                "file": str(self.data_dir / CONFIG_FILE),
+                "valid": problem is None,
+                "error": problem,
+            },
+            "queue_depth": adapters.queue.depth() if adapters is not None else None,
+        }
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """True once the queue is drained and no batch is running (False on timeout)."""
