@@ -29,6 +29,7 @@ from iot_pipeline_backend.errors import ConfigError, SettingsError
 from iot_pipeline_backend.handlers.runtime import use_adapters
 from iot_pipeline_backend.local.auth import SigV4Verifier
 from iot_pipeline_backend.local.credentials import LocalCredentials, load_or_create_credentials
+from iot_pipeline_backend.local.datadir import DataDirLock, prepare_data_dir
 from iot_pipeline_backend.local.gateway import HEALTH_PATH, Gateway, LambdaHandler, Route
 from iot_pipeline_backend.local.logs import LOGGER_NAME
 from iot_pipeline_backend.local.poller import DEFAULT_REGION, QueuePoller
@@ -150,7 +151,8 @@ class LocalPipeline:
         self.port = port
         self._routes = routes
         self._poll_queue = poll_queue
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        prepare_data_dir(self.data_dir)
+        self._lock = DataDirLock(self.data_dir)
         self.credentials: LocalCredentials = load_or_create_credentials(self.data_dir)
         validate_config(self.data_dir)
         self._adapters: LocalAdapters | None = None
@@ -174,9 +176,20 @@ class LocalPipeline:
         return self.data_dir / ENDPOINT_FILE
 
     def start(self, *, timeout: float = 30.0) -> None:
-        """Bind, start the poller and the server; raise if the server is not up in time."""
-        self.endpoint_file.unlink(missing_ok=True)
-        sock = _bind(self.host, self._requested_port)
+        """Lock the data dir, bind, start the poller and the server.
+
+        Raises :class:`SettingsError` when another runtime holds the data dir, the port is
+        taken, or the server is not up within ``timeout`` s.
+        """
+        self._lock.acquire()
+        try:
+            # Ours now; an endpoint file left by a runtime that was killed is stale.
+            self.endpoint_file.unlink(missing_ok=True)
+            self._lock.record_owner()
+            sock = _bind(self.host, self._requested_port)
+        except BaseException:
+            self._lock.release()
+            raise
         self.port = sock.getsockname()[1]
         try:
             self._start_serving(sock, timeout=timeout)
@@ -301,7 +314,10 @@ class LocalPipeline:
         if self._previous_environment is not None:
             restore_environment(self._previous_environment)
             self._previous_environment = None
-        self.endpoint_file.unlink(missing_ok=True)
+        if self._lock.held:
+            # Only the runtime that owns the data dir removes its endpoint file.
+            self.endpoint_file.unlink(missing_ok=True)
+            self._lock.release()
         _log.info("local pipeline stopped", extra={"data_dir": str(self.data_dir)})
 
     def __enter__(self) -> LocalPipeline:
