@@ -45,7 +45,7 @@ def fields(err: ContractError) -> list[str]:
     return [d.field for d in err.details]
 
 
-# --- DESIGN.md examples round-trip exactly --------------------------------------------------
+# --- docs/contract.md examples round-trip exactly -------------------------------------------
 
 
 def test_given_design_single_ingest_example_when_parsed_then_round_trips() -> None:

@@ -1,4 +1,4 @@
-"""Pydantic models of the wire contract (``shared/DESIGN.md``).
+"""Pydantic models of the wire contract (``docs/contract.md``).
 
 Requests are strict: unknown keys are rejected, numbers must be real JSON numbers
 (no strings, booleans, NaN or Infinity), identifiers follow one pattern. Responses and

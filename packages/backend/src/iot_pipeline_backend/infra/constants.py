@@ -38,7 +38,7 @@ DLQ_MESSAGES_THRESHOLD: Final = 1
 
 HANDLER_MODULE: Final = "iot_pipeline_backend.handlers"
 
-# Table keys (DESIGN.md "Data model").
+# Table keys (docs/architecture.md "Data model").
 PARTITION_KEY: Final = "device_id"
 SORT_KEY: Final = "sk"
 TTL_ATTRIBUTE: Final = "expires_at"
