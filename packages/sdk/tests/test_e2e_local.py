@@ -235,3 +235,16 @@ async def test_given_async_client_when_batch_query_and_process_then_same_results
         i.reading_id for i in batch.items
     ]
     assert (await async_client.process("e2e-async-b", start=DAY_START_MS)).queued == 3
+
+
+def test_given_an_endpoint_without_its_stage_then_auth_error_with_a_hint_not_not_found(
+    pipeline: Any,
+) -> None:
+    # GIVEN the commonest slip: the endpoint without /prod
+    options = {**client_options(pipeline), "endpoint": pipeline.endpoint.removesuffix("/prod")}
+    with Client(**options) as client, pytest.raises(AuthError) as info:
+        client.ingest("e2e-stage", {"humidity": 40})
+    # THEN API Gateway's 403 (as documented: AuthError, not NotFoundError), with the reason
+    assert (info.value.status_code, info.value.code) == (403, "missing_authentication_token")
+    assert info.value.message == "Missing Authentication Token"
+    assert "the API is under /prod" in info.value.details[0].message
