@@ -45,7 +45,7 @@ def fields(err: ContractError) -> list[str]:
     return [d.field for d in err.details]
 
 
-# --- DESIGN.md examples round-trip exactly --------------------------------------------------
+# --- docs/contract.md examples round-trip exactly -------------------------------------------
 
 
 def test_given_design_single_ingest_example_when_parsed_then_round_trips() -> None:
@@ -201,7 +201,9 @@ def test_given_known_sensor_out_of_range_then_rejected_naming_it(sensor: str, va
 # --- timestamp and seq ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("good", [0, 1705314600000, limits.TIMESTAMP_MAX_MS])
+@pytest.mark.parametrize(
+    "good", [limits.READING_TIMESTAMP_MIN_MS, 1705314600000, limits.TIMESTAMP_MAX_MS]
+)
 def test_given_valid_timestamp_then_accepted(good: int) -> None:
     parsed = parse_ingest_body(json.dumps(reading(timestamp=good)))
     assert isinstance(parsed, Reading)
@@ -212,6 +214,30 @@ def test_given_valid_timestamp_then_accepted(good: int) -> None:
 def test_given_invalid_timestamp_then_rejected_naming_it(bad: object) -> None:
     err = rejected(reading(timestamp=bad))
     assert set(fields(err)) == {"timestamp"}
+
+
+@pytest.mark.parametrize("seconds", [946684800, 1705314600, 4102444800])
+def test_given_epoch_seconds_as_timestamp_then_rejected_saying_milliseconds(seconds: int) -> None:
+    # GIVEN the commonest device mistake: time.time() sent as is (2000, 2024 and 2100 in seconds)
+    err = rejected(reading(timestamp=seconds))
+    # THEN a 400 names the field, says milliseconds and shows the value it meant
+    assert fields(err) == ["timestamp"]
+    assert "must be epoch milliseconds" in err.message
+    assert f"looks like epoch seconds (send {seconds * 1000})" in err.message
+
+
+@pytest.mark.parametrize("early", [0, 1, 946684799999, 123_456_789_012])
+def test_given_timestamp_before_2000_then_rejected_saying_milliseconds(early: int) -> None:
+    # 0 (an unset clock) and 1973 in ms: before 2000, whatever the unit was meant to be
+    err = rejected(reading(timestamp=early))
+    assert fields(err) == ["timestamp"]
+    assert "milliseconds on or after 2000-01-01 (946684800000)" in err.message
+
+
+def test_given_seconds_in_a_batch_then_rejected_naming_the_index() -> None:
+    body = {"readings": [reading(), reading(timestamp=1705314600)]}
+    err = rejected(body)
+    assert fields(err) == ["readings[1].timestamp"]
 
 
 @pytest.mark.parametrize("good", [0, 1, limits.SEQ_MAX])

@@ -74,6 +74,30 @@ def test_given_reading_when_ingested_then_raw_and_processed_items_come_back(
     assert processed.next_token is None
 
 
+def test_given_integer_values_when_sent_by_the_sdk_then_stored_and_returned_as_integers(
+    client: Client, pipeline: Any
+) -> None:
+    # GIVEN integer sensor values (a single reading and a batch), sent through the SDK
+    client.ingest("e2e-ints", {"humidity": 60, "pressure": 1013}, timestamp=DAY_START_MS)
+    client.ingest_batch(
+        [{"device_id": "e2e-ints", "sensor_data": {"humidity": 61}, "timestamp": DAY_START_MS + 1}]
+    )
+    assert pipeline.wait_idle(30)
+    # WHEN read back, raw and processed, as JSON and as models
+    raw = client.request("GET", "/query", params={"device_id": "e2e-ints", "table": "raw"})
+    processed = client.request("GET", "/query", params={"device_id": "e2e-ints"})
+    # THEN 60 is still the integer 60 on the wire and in the models, never 60.0
+    assert [i["sensor_data"]["humidity"] for i in raw["items"]] == [60, 61]
+    assert all(type(i["sensor_data"]["humidity"]) is int for i in raw["items"])
+    assert [(type(i["humidity"]), i["humidity"]) for i in processed["items"]] == [
+        (int, 60),
+        (int, 61),
+    ]
+    assert type(processed["items"][0]["pressure"]) is int
+    (model, _) = client.query("e2e-ints").items
+    assert type(model.humidity) is int and type(model.sensor_data["pressure"]) is int
+
+
 def test_given_same_reading_id_when_ingested_twice_then_stored_once_with_original_timestamp(
     client: Client,
 ) -> None:
@@ -211,3 +235,16 @@ async def test_given_async_client_when_batch_query_and_process_then_same_results
         i.reading_id for i in batch.items
     ]
     assert (await async_client.process("e2e-async-b", start=DAY_START_MS)).queued == 3
+
+
+def test_given_an_endpoint_without_its_stage_then_auth_error_with_a_hint_not_not_found(
+    pipeline: Any,
+) -> None:
+    # GIVEN the commonest slip: the endpoint without /prod
+    options = {**client_options(pipeline), "endpoint": pipeline.endpoint.removesuffix("/prod")}
+    with Client(**options) as client, pytest.raises(AuthError) as info:
+        client.ingest("e2e-stage", {"humidity": 40})
+    # THEN API Gateway's 403 (as documented: AuthError, not NotFoundError), with the reason
+    assert (info.value.status_code, info.value.code) == (403, "missing_authentication_token")
+    assert info.value.message == "Missing Authentication Token"
+    assert "the API is under /prod" in info.value.details[0].message

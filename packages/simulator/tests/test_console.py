@@ -20,7 +20,9 @@ def _console(*, terminal: bool) -> tuple[Console, io.StringIO]:
 
 
 async def _run(pipeline: Any, console: Console, *, enabled: bool) -> RunResult:
-    fleet = Fleet(profile=PROFILES["greenhouse"], devices=5, rate=10, seed=2, start_ms=0)
+    fleet = Fleet(
+        profile=PROFILES["greenhouse"], devices=5, rate=10, seed=2, start_ms=1_700_000_000_000
+    )
     runner = LoadRunner(sink=pipeline, fleet=fleet, options=RunOptions(duration_s=0.6))
     async with live_progress(runner, console=console, duration_s=0.6, enabled=enabled):
         return await runner.run()

@@ -12,6 +12,7 @@ import click
 
 #: (module, attribute) of every subcommand; add a line here for a new one.
 COMMANDS: list[tuple[str, str]] = [
+    ("iot_pipeline_backend.config.command", "config"),
     ("iot_pipeline_backend.cost.command", "cost"),
     ("iot_pipeline_backend.dlq.command", "dlq"),
     ("iot_pipeline_backend.local.commands", "local"),

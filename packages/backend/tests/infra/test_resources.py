@@ -1,4 +1,4 @@
-"""GIVEN the default deployment WHEN synthesized THEN every resource DESIGN.md lists is there.
+"""GIVEN the default deployment WHEN synthesized THEN every resource docs/deploy.md lists is there.
 
 One test per requirement of issue 5; each fails if its requirement is dropped.
 """

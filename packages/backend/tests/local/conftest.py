@@ -94,10 +94,11 @@ class EchoGateway:
         *,
         body: bytes = b"",
         headers: dict[str, str] | None = None,
+        endpoint: str | None = None,
         **signing: Any,
     ) -> httpx.Response:
         """Send a request signed by botocore with this gateway's keys (overridable)."""
-        url = self.endpoint + path
+        url = (endpoint or self.endpoint) + path
         options = {"access_key": self.access_key, "secret_key": self.secret_key, **signing}
         options.setdefault("region", self.region)
         signed = botocore_signed_headers(method, url, body=body, headers=headers, **options)

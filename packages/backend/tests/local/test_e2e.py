@@ -1,5 +1,5 @@
-"""The whole local pipeline over real HTTP with real signatures: DESIGN.md's examples, and
-refused requests that store nothing."""
+"""The whole local pipeline over real HTTP with real signatures: the examples of
+docs/contract.md, and refused requests that store nothing."""
 
 from __future__ import annotations
 

@@ -25,7 +25,8 @@ from .conftest import EchoGateway, botocore_signed_headers
 def _error_shape(response: httpx.Response | requests.Response) -> dict[str, object]:
     body = response.json()
     assert set(body) == {"message", "error", "details"}
-    assert body["details"] == []
+    # Only the local runtime's hints, never anything from inside
+    assert all(d["type"] in {"route_hint", "credentials_hint"} for d in body["details"])
     return body  # type: ignore[no-any-return]
 
 
@@ -174,11 +175,12 @@ def test_given_unknown_resource_method_or_stage_then_missing_authentication_toke
         # THEN API Gateway's answer for a missing resource, in the error shape
         assert response.status_code == 403, (method, path)
         body = _error_shape(response)
-        assert body == {
-            "message": "Missing Authentication Token",
-            "error": "missing_authentication_token",
-            "details": [],
-        }
+        assert (body["message"], body["error"]) == (
+            "Missing Authentication Token",
+            "missing_authentication_token",
+        )
+        (hint,) = body["details"]
+        assert hint["field"] == "path" and f"no route {method} /prod{path}" in hint["message"]
         assert response.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
     other_stage = echo_gateway.endpoint.replace("/prod", "/dev") + "/ingest"
     assert httpx.post(other_stage, content=b"{}").status_code == 403
@@ -274,3 +276,38 @@ def test_given_request_in_flight_when_stopped_then_it_completes(tmp_path: Path) 
     assert not (tmp_path / "endpoint").exists()
     with pytest.raises(httpx.ConnectError):
         httpx.post(url, content=b"{}", headers=headers, timeout=5)
+
+
+def test_given_a_local_403_then_status_and_message_are_api_gateways_and_details_hint_why(
+    echo_gateway: EchoGateway, tmp_path: Path
+) -> None:
+    base = echo_gateway.endpoint.removesuffix("/prod")
+    # GIVEN an endpoint without its stage (the commonest slip)
+    no_stage = echo_gateway.signed("POST", "/ingest", endpoint=base)
+    # GIVEN a path the API does not have
+    wrong_path = echo_gateway.signed("POST", "/ingest/")
+    # GIVEN keys from another data dir, well signed
+    other = LocalPipeline(data_dir=tmp_path / "other", port=0, poll_queue=False).credentials
+    other_keys = echo_gateway.signed(
+        "POST", "/ingest", access_key=other.access_key, secret_key=other.secret_key
+    )
+    # THEN status, message and error code are what API Gateway answers, unchanged
+    assert [r.status_code for r in (no_stage, wrong_path, other_keys)] == [403, 403, 403]
+    assert [r.json()["message"] for r in (no_stage, wrong_path)] == [
+        "Missing Authentication Token"
+    ] * 2
+    assert other_keys.json()["message"] == "The security token included in the request is invalid."
+    assert other_keys.json()["error"] == "unrecognized_client"
+    # AND details say what is wrong, locally
+    (hint,) = _error_shape(no_stage)["details"]
+    assert hint["message"].startswith("no stage in /ingest: the API is under /prod")
+    (hint,) = _error_shape(wrong_path)["details"]
+    assert hint["message"] == (
+        "no route POST /prod/ingest/; this API serves "
+        "GET /prod/query, POST /prod/ingest, POST /prod/process"
+    )
+    (hint,) = _error_shape(other_keys)["details"]
+    assert (hint["field"], hint["type"]) == ("Authorization", "credentials_hint")
+    assert "another data dir" in hint["message"]
+    assert other.secret_key not in other_keys.text
+    assert echo_gateway.handler.events == []

@@ -193,6 +193,19 @@ def test_given_nan_infinity_and_huge_numbers_then_400_naming_the_field(
         _refused_and_nothing_stored(session, shared_pipeline, body)
 
 
+def test_given_epoch_seconds_or_pre_2000_timestamp_then_400_saying_milliseconds(
+    shared_pipeline: RunningPipeline, session: requests.Session
+) -> None:
+    # GIVEN a device that sends time.time() as is (seconds), or an unset clock (1970)
+    for timestamp, hint in ((1705314600, "looks like epoch seconds"), (0, "2000-01-01")):
+        body = json.dumps(dict(VALID, timestamp=timestamp)).encode()
+        # THEN 400 naming `timestamp`, saying milliseconds, and nothing is stored
+        error = _refused_and_nothing_stored(session, shared_pipeline, body)
+        assert [d["field"] for d in error["details"]] == ["timestamp"]
+        assert "milliseconds" in error["details"][0]["message"]
+        assert hint in error["message"]
+
+
 def test_given_one_bad_reading_in_a_batch_then_400_naming_its_index_and_nothing_stored(
     shared_pipeline: RunningPipeline, session: requests.Session
 ) -> None:

@@ -32,7 +32,13 @@ def test_given_aws_without_names_then_settings_error_names_each_variable() -> No
         Settings.from_env({"IOT_PIPELINE_BACKEND": "aws", "RAW_TABLE_NAME": "raw"})
 
     message = str(caught.value)
-    for name in ("PROCESSED_TABLE_NAME", "QUEUE_URL", "ALERT_TOPIC_ARN", "API_KEY_PARAMETER_NAME"):
+    for name in (
+        "PROCESSED_TABLE_NAME",
+        "AGGREGATES_TABLE_NAME",
+        "QUEUE_URL",
+        "ALERT_TOPIC_ARN",
+        "API_KEY_PARAMETER_NAME",
+    ):
         assert name in message
     assert "RAW_TABLE_NAME" not in message
 
@@ -48,10 +54,56 @@ def test_given_no_config_file_then_defaults_and_edits_are_picked_up(tmp_path: Pa
 
     source.path.write_text('{"batch_size": 3}')
     assert source.load_config().batch_size == 3
+    assert source.problem is None
 
+
+def test_given_an_invalid_first_config_then_config_error_names_the_key(tmp_path: Path) -> None:
+    # GIVEN nothing valid was ever loaded, THEN there is nothing to fall back on: it raises
+    source = JsonFileConfigSource(tmp_path / "config.json")
     source.path.write_text('{"batch_size": 3, "retention": 9}')
-    with pytest.raises(ConfigError, match="retention"):
+    for _ in range(2):
+        with pytest.raises(ConfigError, match="retention"):
+            source.load_config()
+
+
+def _bump_mtime(path: Path) -> None:
+    # Two writes within the filesystem's timestamp granularity must still count as a change.
+    info = path.stat()
+    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns + 1_000_000_000))
+
+
+def test_given_a_typo_saved_while_running_then_last_valid_config_stays_and_one_error_is_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN a running source with a valid config
+    source = JsonFileConfigSource(tmp_path / "config.json")
+    source.path.write_text('{"batch_size": 3}')
+    assert source.load_config().batch_size == 3
+    # WHEN a typo is saved and the config is asked for many times (every poll does)
+    source.path.write_text('{"batch_size": 4, "retention_dayz": 9}')
+    _bump_mtime(source.path)
+    with caplog.at_level("INFO", logger="iot_pipeline_backend.adapters.local.files"):
+        configs = [source.load_config() for _ in range(50)]
+        # THEN the last valid config stays in force, the problem names the key, ONE error line
+        assert {c.batch_size for c in configs} == {3}
+        assert source.problem is not None and "retention_dayz" in source.problem
+        errors = [r for r in caplog.records if r.levelname == "ERROR"]
+        assert len(errors) == 1 and "retention_dayz" in errors[0].getMessage()
+        # AND touching the file without changing it logs nothing new
+        _bump_mtime(source.path)
         source.load_config()
+        assert len([r for r in caplog.records if r.levelname == "ERROR"]) == 1
+        # AND another bad edit is logged again, once
+        source.path.write_text('{"batch_size": 0}')
+        _bump_mtime(source.path)
+        assert source.load_config().batch_size == 3
+        assert "batch_size" in (source.problem or "")
+        assert len([r for r in caplog.records if r.levelname == "ERROR"]) == 2
+        # WHEN it is fixed THEN the new config is in force and the problem is gone
+        source.path.write_text('{"batch_size": 5}')
+        _bump_mtime(source.path)
+        assert source.load_config().batch_size == 5
+        assert source.problem is None
 
 
 def test_given_no_token_key_then_one_is_created_private_and_reused(tmp_path: Path) -> None:

@@ -35,6 +35,11 @@ KNOWN_SENSOR_RANGES: Final[dict[str, tuple[float, float]]] = {
 TIMESTAMP_MIN_MS: Final = 0
 TIMESTAMP_MAX_MS: Final = 9_999_999_999_999
 TIMESTAMP_DIGITS: Final = 13
+#: A device's ``timestamp`` before 2000-01-01T00:00:00Z is refused: such a value is nearly
+#: always epoch *seconds* (1.7e9 is January 1970 as milliseconds), or an unset clock.
+READING_TIMESTAMP_MIN_MS: Final = 946_684_800_000
+#: Below this a device timestamp is read as epoch seconds in the error message (year 5138).
+EPOCH_SECONDS_MAX: Final = 99_999_999_999
 
 #: ``seq`` is a device's monotonic counter; 63 bits fit every store we use.
 SEQ_MIN: Final = 0
@@ -57,3 +62,16 @@ STAGE: Final = "prod"
 #: Sensor values are finite numbers within this magnitude: beyond it a float loses
 #: integer precision and the value cannot be a physical reading anyway.
 SENSOR_VALUE_ABS_MAX: Final = 1e15
+
+#: Aggregates (``GET /query`` with ``interval``): the intervals and their length in ms, and
+#: the most buckets one query's range may cover.
+INTERVAL_MS: Final[dict[str, int]] = {
+    "1m": 60_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "1h": 3_600_000,
+    "6h": 21_600_000,
+    "1d": 86_400_000,
+}
+AGGREGATE_MAX_BUCKETS: Final = 10_000
+AGGREGATE_STATS: Final = ("count", "min", "max", "avg", "sum")

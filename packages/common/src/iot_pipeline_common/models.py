@@ -1,4 +1,4 @@
-"""Pydantic models of the wire contract (``shared/DESIGN.md``).
+"""Pydantic models of the wire contract (``docs/contract.md``).
 
 Requests are strict: unknown keys are rejected, numbers must be real JSON numbers
 (no strings, booleans, NaN or Infinity), identifiers follow one pattern. Responses and
@@ -12,6 +12,7 @@ from datetime import date
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -48,7 +49,7 @@ SensorName = Annotated[
 ]
 
 
-def _sensor_number(value: Any) -> float:
+def _sensor_number(value: Any) -> int | float:
     # One validator instead of ``StrictInt | StrictFloat`` so a bad value yields one clear
     # error, and ints stay ints (``"humidity": 60`` round-trips as 60, not 60.0).
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -67,7 +68,9 @@ def _sensor_number(value: Any) -> float:
 
 
 SensorValue = Annotated[
-    float,
+    # ``int | float``, not ``float``: the type also picks the serializer, and a float
+    # serializer writes the validated 60 as 60.0 in every client's JSON.
+    int | float,
     PlainValidator(_sensor_number),
     WithJsonSchema(
         {
@@ -79,6 +82,27 @@ SensorValue = Annotated[
 ]
 EpochMillis = Annotated[StrictInt, Field(ge=limits.TIMESTAMP_MIN_MS, le=limits.TIMESTAMP_MAX_MS)]
 """Epoch milliseconds, UTC."""
+
+
+def _device_time(value: int) -> int:
+    if value >= limits.READING_TIMESTAMP_MIN_MS:
+        return value
+    if value <= limits.EPOCH_SECONDS_MAX and value * 1000 >= limits.READING_TIMESTAMP_MIN_MS:
+        raise PydanticCustomError(
+            "timestamp_seconds",
+            "must be epoch milliseconds; {value} looks like epoch seconds (send {millis})",
+            {"value": value, "millis": value * 1000},
+        )
+    raise PydanticCustomError(
+        "timestamp_too_early",
+        "must be epoch milliseconds on or after 2000-01-01 ({minimum}), got {value}",
+        {"value": value, "minimum": limits.READING_TIMESTAMP_MIN_MS},
+    )
+
+
+DeviceTimestamp = Annotated[EpochMillis, AfterValidator(_device_time)]
+"""A device's reading time: epoch milliseconds, not before 2000 (the schema keeps the wider
+range; the validator's message says "milliseconds", which a schema error cannot)."""
 Seq = Annotated[StrictInt, Field(ge=limits.SEQ_MIN, le=limits.SEQ_MAX)]
 EventDate = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")]
 """A UTC calendar day, ``YYYY-MM-DD``."""
@@ -136,7 +160,7 @@ class Reading(_Request):
             },
         }
     )
-    timestamp: EpochMillis | None = None
+    timestamp: DeviceTimestamp | None = None
     reading_id: Identifier | None = None
     seq: Seq | None = None
 

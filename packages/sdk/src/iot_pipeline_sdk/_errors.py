@@ -10,8 +10,11 @@
           ├── ValidationError         400 / 413: the request breaks the contract (``details``
           │                           names each bad field); also raised *before* sending
           │                           when the SDK can tell (then ``request_id`` is ``None``)
-          ├── AuthError               401 / 403: missing or wrong signature, unknown key, denied
-          ├── NotFoundError           404: unknown route (usually a wrong ``endpoint`` stage)
+          ├── AuthError               401 / 403: missing or wrong signature, unknown key, denied;
+          │                           also a wrong stage or path (API Gateway answers a signed
+          │                           request for a route it lacks with ``403 Missing
+          │                           Authentication Token``)
+          ├── NotFoundError           404: the API answered that the thing asked for is unknown
           ├── ThrottledError          429: too many requests (retried before it is raised)
           └── ServerError             5xx: a server fault (retried before it is raised)
 
@@ -128,11 +131,20 @@ class ValidationError(APIError):
 
 
 class AuthError(APIError):
-    """401 or 403: the signature, the key or the permission is wrong."""
+    """401 or 403: the signature, the key or the permission is wrong, or the route is.
+
+    ``code == "missing_authentication_token"`` on a signed request means API Gateway has no
+    such route: check that ``endpoint`` ends with the stage (``.../prod``). The local runtime
+    adds the reason to ``details``.
+    """
 
 
 class NotFoundError(APIError):
-    """404: the route does not exist (check the ``endpoint``'s stage, e.g. ``/prod``)."""
+    """404: a handler answered that what was asked for does not exist.
+
+    A wrong stage or path is not a 404 on API Gateway: it is :class:`AuthError` (``403
+    Missing Authentication Token``).
+    """
 
 
 class ThrottledError(APIError):

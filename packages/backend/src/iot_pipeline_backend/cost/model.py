@@ -1,6 +1,6 @@
 """The monthly AWS bill of the pipeline as built, from a load and a set of stated assumptions.
 
-Pure arithmetic, no I/O. The flow it prices (DESIGN.md):
+Pure arithmetic, no I/O. The flow it prices (docs/architecture.md):
 
 * a device sends ``batch_size`` readings in one ``POST /ingest``: one API Gateway request and
   one ingestion Lambda invocation per batch; each reading is one raw item write plus

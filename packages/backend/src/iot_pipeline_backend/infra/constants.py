@@ -53,7 +53,7 @@ DLQ_MESSAGES_THRESHOLD: Final = 1
 
 HANDLER_MODULE: Final = "iot_pipeline_backend.handlers"
 
-# Table keys (DESIGN.md "Data model").
+# Table keys (docs/architecture.md "Data model").
 PARTITION_KEY: Final = "device_id"
 SORT_KEY: Final = "sk"
 TTL_ATTRIBUTE: Final = "expires_at"
@@ -76,6 +76,10 @@ class ResourceNames:
     @property
     def processed_table(self) -> str:
         return f"processed-data-{self.suffix}"
+
+    @property
+    def aggregates_table(self) -> str:
+        return f"aggregates-{self.suffix}"
 
     @property
     def queue(self) -> str:

@@ -42,7 +42,7 @@ _SSM_KEY_REASON = (
 
 
 class IotPipelineStack(Stack):
-    """Everything DESIGN.md "AWS deployment" lists, named with the environment suffix."""
+    """Everything docs/deploy.md describes, named with the environment suffix."""
 
     def __init__(
         self,

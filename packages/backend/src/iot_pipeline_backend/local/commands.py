@@ -12,6 +12,7 @@ from types import FrameType
 import click
 
 from iot_pipeline_backend.errors import ConfigError, SettingsError
+from iot_pipeline_backend.local.datadir import unusable_path_message
 from iot_pipeline_backend.local.logs import configure_logging
 from iot_pipeline_backend.local.runtime import (
     DEFAULT_DATA_DIR,
@@ -43,6 +44,8 @@ def banner(pipeline: LocalPipeline) -> str:
             f"  access key   {creds.access_key}",
             f"  credentials  {creds.path}",
             f"  data dir     {pipeline.data_dir}",
+            f"  health       {pipeline.health_url}  (unsigned; reports a config.json that "
+            "does not validate)",
             "",
             "Sign requests with any SigV4 client (the SDK, iot-sim, the AWS CLI):",
             f"  export AWS_SHARED_CREDENTIALS_FILE={creds.path} AWS_PROFILE={creds.profile} "
@@ -98,7 +101,8 @@ def local(host: str, port: int, data_dir: Path, region: str, log_level: str) -> 
     verification exactly as API Gateway does, runs the same Lambda handlers, and feeds the
     processor from a durable queue. On first start it writes fresh keys to
     DATA_DIR/credentials (profile iot-pipeline-local); only those keys are accepted.
-    A bad DATA_DIR/config.json stops the start with an error naming the key (exit code 2).
+    A bad DATA_DIR/config.json stops the start with an error naming the key, as do a data
+    dir that cannot be written and one another runtime holds (exit code 2).
     """
     configure_logging(log_level)
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", log_level.upper())
@@ -107,6 +111,9 @@ def local(host: str, port: int, data_dir: Path, region: str, log_level: str) -> 
         pipeline.start()
     except (ConfigError, SettingsError) as exc:
         raise StartupError(str(exc)) from None
+    except OSError as exc:
+        # A file in the data dir that cannot be created or read (permissions, a full disk).
+        raise StartupError(unusable_path_message(data_dir, exc)) from None
     stop_requested = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:

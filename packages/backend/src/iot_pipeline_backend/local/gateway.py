@@ -21,7 +21,7 @@ from typing import Any
 
 from iot_pipeline_common import limits
 from iot_pipeline_common.errors import ErrorCode
-from iot_pipeline_common.models import ErrorBody
+from iot_pipeline_common.models import ErrorBody, ErrorDetail
 
 from iot_pipeline_backend.local.auth import AuthenticationError, SignedRequest, SigV4Verifier
 from iot_pipeline_backend.local.events import (
@@ -44,6 +44,20 @@ LambdaHandler = Callable[[dict[str, Any], Any], Any]
 
 _access_log = logging.getLogger(f"{LOGGER_NAME}.access")
 _log = logging.getLogger(f"{LOGGER_NAME}.gateway")
+
+#: The local runtime's health line, outside the stage so it can never shadow an API route.
+HEALTH_PATH = "/health"
+#: What the health line reports (the runtime's :meth:`LocalPipeline.health`).
+HealthProbe = Callable[[], Mapping[str, Any]]
+
+#: Why a well-formed signature by a key the runtime does not know is refused locally.
+_UNKNOWN_KEY_HINT = ErrorDetail(
+    field="Authorization",
+    message="this local runtime accepts only the key pair in its own data dir's credentials "
+    "file (profile iot-pipeline-local); keys from another data dir, or AWS keys, are refused. "
+    "Check AWS_SHARED_CREDENTIALS_FILE and AWS_PROFILE",
+    type="credentials_hint",
+)
 
 #: ``x-amzn-ErrorType`` API Gateway sets on its own 403s.
 _ERROR_TYPES: Mapping[ErrorCode, str] = {
@@ -81,7 +95,9 @@ class Gateway:
         max_body_bytes: int = limits.MAX_BODY_BYTES,
         max_workers: int = 8,
         function_timeout: float = 30.0,
+        health: HealthProbe | None = None,
     ) -> None:
+        self._health = health
         self._routes = {(r.method.upper(), r.resource): r for r in routes}
         self._verifier = verifier
         self._region = region
@@ -138,9 +154,22 @@ class Gateway:
     async def _respond(self, scope: Scope, receive: Receive, request_id: str) -> ProxyResponse:
         method = str(scope["method"]).upper()
         path = str(scope["path"])
+        if path == HEALTH_PATH and method == "GET" and self._health is not None:
+            # Unsigned on purpose, like a load balancer's health check; it holds no secret.
+            return ProxyResponse(
+                status_code=200,
+                headers=[("content-type", "application/json")],
+                body=json.dumps(dict(self._health())).encode(),
+            )
         route = self._match(method, path)
         if route is None:
-            return _error(403, "Missing Authentication Token", ErrorCode.MISSING_AUTH)
+            # API Gateway's own answer, kept; the detail is the local runtime's addition.
+            return _error(
+                403,
+                "Missing Authentication Token",
+                ErrorCode.MISSING_AUTH,
+                details=[self._route_hint(method, path)],
+            )
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         declared = next((v for k, v in headers if k.lower() == "content-length"), None)
         try:
@@ -164,7 +193,8 @@ class Gateway:
         try:
             caller = self._verifier.verify(signed)
         except AuthenticationError as exc:
-            return _error(exc.status_code, exc.message, exc.code)
+            hint = _UNKNOWN_KEY_HINT if exc.code == ErrorCode.UNRECOGNIZED_CLIENT else None
+            return _error(exc.status_code, exc.message, exc.code, details=[hint] if hint else [])
         client = scope.get("client")
         proxy = ProxyRequest(
             method=method,
@@ -204,6 +234,24 @@ class Gateway:
             )
         return _error(502, "Internal server error", ErrorCode.INTERNAL)
 
+    def _route_hint(self, method: str, path: str) -> ErrorDetail:
+        """Why API Gateway would say "Missing Authentication Token" here: no such route."""
+        if not path.startswith(self._stage_prefix + "/"):
+            resource = next((r for _, r in self._routes if path.rstrip("/").endswith(r)), None)
+            if resource is not None:
+                return ErrorDetail(
+                    field="path",
+                    message=f"no stage in {path}: the API is under {self._stage_prefix} "
+                    f"({self._stage_prefix}{resource}); end the endpoint with {self._stage_prefix}",
+                    type="route_hint",
+                )
+        served = ", ".join(f"{m} {self._stage_prefix}{r}" for m, r in sorted(self._routes))
+        return ErrorDetail(
+            field="path",
+            message=f"no route {method} {path}; this API serves {served}",
+            type="route_hint",
+        )
+
     def _match(self, method: str, path: str) -> Route | None:
         if not path.startswith(self._stage_prefix + "/"):
             return None
@@ -230,8 +278,10 @@ def _new_request_id() -> str:
     return str(uuid.uuid4())
 
 
-def _error(status: int, message: str, code: ErrorCode) -> ProxyResponse:
-    body = ErrorBody(message=message, error=code.value, details=[])
+def _error(
+    status: int, message: str, code: ErrorCode, *, details: Sequence[ErrorDetail] = ()
+) -> ProxyResponse:
+    body = ErrorBody(message=message, error=code.value, details=list(details))
     headers = [("content-type", "application/json")]
     if code in _ERROR_TYPES:
         headers.append(("x-amzn-ErrorType", _ERROR_TYPES[code]))

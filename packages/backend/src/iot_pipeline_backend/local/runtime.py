@@ -29,7 +29,8 @@ from iot_pipeline_backend.errors import ConfigError, SettingsError
 from iot_pipeline_backend.handlers.runtime import use_adapters
 from iot_pipeline_backend.local.auth import SigV4Verifier
 from iot_pipeline_backend.local.credentials import LocalCredentials, load_or_create_credentials
-from iot_pipeline_backend.local.gateway import Gateway, LambdaHandler, Route
+from iot_pipeline_backend.local.datadir import DataDirLock, prepare_data_dir
+from iot_pipeline_backend.local.gateway import HEALTH_PATH, Gateway, LambdaHandler, Route
 from iot_pipeline_backend.local.logs import LOGGER_NAME
 from iot_pipeline_backend.local.poller import DEFAULT_REGION, QueuePoller
 
@@ -150,7 +151,8 @@ class LocalPipeline:
         self.port = port
         self._routes = routes
         self._poll_queue = poll_queue
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        prepare_data_dir(self.data_dir)
+        self._lock = DataDirLock(self.data_dir)
         self.credentials: LocalCredentials = load_or_create_credentials(self.data_dir)
         validate_config(self.data_dir)
         self._adapters: LocalAdapters | None = None
@@ -174,9 +176,20 @@ class LocalPipeline:
         return self.data_dir / ENDPOINT_FILE
 
     def start(self, *, timeout: float = 30.0) -> None:
-        """Bind, start the poller and the server; raise if the server is not up in time."""
-        self.endpoint_file.unlink(missing_ok=True)
-        sock = _bind(self.host, self._requested_port)
+        """Lock the data dir, bind, start the poller and the server.
+
+        Raises :class:`SettingsError` when another runtime holds the data dir, the port is
+        taken, or the server is not up within ``timeout`` s.
+        """
+        self._lock.acquire()
+        try:
+            # Ours now; an endpoint file left by a runtime that was killed is stale.
+            self.endpoint_file.unlink(missing_ok=True)
+            self._lock.record_owner()
+            sock = _bind(self.host, self._requested_port)
+        except BaseException:
+            self._lock.release()
+            raise
         self.port = sock.getsockname()[1]
         try:
             self._start_serving(sock, timeout=timeout)
@@ -205,7 +218,9 @@ class LocalPipeline:
         routes = (
             list(self._routes) if self._routes is not None else lambda_routes(lock=invocation_lock)
         )
-        self._gateway = Gateway(routes=routes, verifier=verifier, region=self.region)
+        self._gateway = Gateway(
+            routes=routes, verifier=verifier, region=self.region, health=self.health
+        )
         if self._poll_queue:
             self._start_poller(routes)
         config = uvicorn.Config(
@@ -253,6 +268,25 @@ class LocalPipeline:
         finally:
             sock.close()
 
+    @property
+    def health_url(self) -> str:
+        """``http://127.0.0.1:8000/health``: the health line (unsigned, outside the stage)."""
+        return self.endpoint.rsplit("/", 1)[0] + HEALTH_PATH
+
+    def health(self) -> dict[str, Any]:
+        """``ok``, or ``degraded`` with the reason (a config.json change that does not validate)."""
+        adapters = self._adapters
+        problem = adapters.config.problem if adapters is not None else None
+        return {
+            "status": "ok" if problem is None else "degraded",
+            "config": {
+                "file": str(self.data_dir / CONFIG_FILE),
+                "valid": problem is None,
+                "error": problem,
+            },
+            "queue_depth": adapters.queue.depth() if adapters is not None else None,
+        }
+
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """True once the queue is drained and no batch is running (False on timeout)."""
         if self._poller is None:
@@ -280,7 +314,10 @@ class LocalPipeline:
         if self._previous_environment is not None:
             restore_environment(self._previous_environment)
             self._previous_environment = None
-        self.endpoint_file.unlink(missing_ok=True)
+        if self._lock.held:
+            # Only the runtime that owns the data dir removes its endpoint file.
+            self.endpoint_file.unlink(missing_ok=True)
+            self._lock.release()
         _log.info("local pipeline stopped", extra={"data_dir": str(self.data_dir)})
 
     def __enter__(self) -> LocalPipeline:

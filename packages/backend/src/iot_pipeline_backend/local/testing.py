@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from iot_pipeline_backend.local.credentials import PROFILE, load_or_create_credentials
+from iot_pipeline_backend.local.datadir import lock_owner
 from iot_pipeline_backend.local.runtime import DEFAULT_REGION, ENDPOINT_FILE, LocalPipeline
 
 
@@ -114,7 +115,6 @@ def running_pipeline_process(
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     endpoint_file = data_dir / ENDPOINT_FILE
-    endpoint_file.unlink(missing_ok=True)
     logs = (log_file or data_dir / "runtime.log").open("ab")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     program = list(command or [sys.executable, "-m", "iot_pipeline_backend.local", "--port", "0"])
@@ -122,7 +122,9 @@ def running_pipeline_process(
     process = subprocess.Popen(program, stdout=logs, stderr=subprocess.STDOUT, env=env)
     try:
         give_up = time.monotonic() + startup_timeout
-        while not endpoint_file.exists():
+        # The endpoint file is the child's once the lock names it (a stale one, left by a
+        # killed runtime, is removed by the child before it records itself as the owner).
+        while lock_owner(data_dir) != process.pid or not endpoint_file.exists():
             if process.poll() is not None:
                 raise RuntimeError(
                     f"the local pipeline exited with code {process.returncode} before listening; "

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
 import secrets
 import threading
@@ -19,6 +21,8 @@ from iot_pipeline_backend.ports import Alert
 
 TOKEN_KEY_BYTES = 32
 
+_log = logging.getLogger(__name__)
+
 
 def config_error(exc: pydantic.ValidationError, *, source: str) -> ConfigError:
     """A ConfigError whose message names every bad key."""
@@ -26,30 +30,96 @@ def config_error(exc: pydantic.ValidationError, *, source: str) -> ConfigError:
     return ConfigError(f"invalid pipeline config in {source}: {problems}")
 
 
+def read_config_file(path: Path) -> PipelineConfig:
+    """Parse and validate one config file; :class:`ConfigError` names the file and each bad key."""
+    try:
+        text = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc.strerror})") from None
+    try:
+        return PipelineConfig.from_json_text(text)
+    except pydantic.ValidationError as exc:
+        raise config_error(exc, source=str(path)) from None
+
+
 class JsonFileConfigSource:
-    """``<data-dir>/config.json``; missing means defaults, reloaded when the file changes."""
+    """``<data-dir>/config.json``; missing means defaults, reloaded when the file changes.
+
+    A running pipeline must not stop because someone saved a typo: once a valid config has
+    been loaded, a change that does not validate is logged once (naming the key), reported by
+    :attr:`problem`, and the last valid config stays in force until the file is fixed. With
+    no valid config loaded yet there is nothing to fall back on, and the error is raised.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._cached: tuple[tuple[int, int], PipelineConfig] | None = None
+        # (mtime_ns, size) of the file last read, and the digest of what it held.
+        self._stamp: tuple[int, int] | None = None
+        self._digest: bytes | None = None
+        self._last_good: PipelineConfig | None = None
+        self._problem: str | None = None
+
+    @property
+    def problem(self) -> str | None:
+        """Why the file's current content is not in force (``None`` when it is)."""
+        return self._problem
 
     def load_config(self) -> PipelineConfig:
-        """The validated config; raises :class:`ConfigError` naming a bad key."""
+        """The config in force; raises :class:`ConfigError` when no valid one was ever loaded."""
         try:
             stat = self.path.stat()
         except FileNotFoundError:
-            return PipelineConfig()
-        stamp = (stat.st_mtime_ns, stat.st_size)
+            stat = None
         with self._lock:
-            if self._cached is not None and self._cached[0] == stamp:
-                return self._cached[1]
+            if stat is None:
+                self._forget_problem()
+                self._stamp = self._digest = None
+                self._last_good = PipelineConfig()
+                return self._last_good
+            stamp = (stat.st_mtime_ns, stat.st_size)
+            if stamp == self._stamp:
+                return self._in_force()
+            self._stamp = stamp
             try:
-                config = PipelineConfig.from_json_text(self.path.read_bytes())
+                text = self.path.read_bytes()
+            except OSError as exc:
+                return self._reject(f"{self.path}: cannot read it ({exc.strerror})")
+            digest = hashlib.sha256(text).digest()
+            if digest == self._digest:
+                return self._in_force()  # touched or rewritten with the same content
+            self._digest = digest
+            try:
+                config = PipelineConfig.from_json_text(text)
             except pydantic.ValidationError as exc:
-                raise config_error(exc, source=self.path.name) from None
-            self._cached = (stamp, config)
+                return self._reject(str(config_error(exc, source=self.path.name)))
+            self._forget_problem()
+            self._last_good = config
             return config
+
+    def _in_force(self) -> PipelineConfig:
+        if self._last_good is None:
+            raise ConfigError(self._problem or f"{self.path}: no valid config loaded")
+        return self._last_good
+
+    def _reject(self, message: str) -> PipelineConfig:
+        self._problem = message
+        if self._last_good is None:
+            raise ConfigError(message)
+        # Once per change of the file: the poller asks for the config on every poll.
+        _log.error(
+            "%s; still using the last valid config until the file is fixed",
+            message,
+            extra={"config_file": str(self.path)},
+        )
+        return self._last_good
+
+    def _forget_problem(self) -> None:
+        if self._problem is not None:
+            _log.info("%s is valid again; using it", self.path.name)
+            self._problem = None
 
 
 class FileTokenKey:
