@@ -8,7 +8,8 @@
      ├── InvalidNextTokenError      a forged or corrupt pagination token (400)
      ├── MalformedMessageError      a queue message that is not ``{"readings": [...]}``
      └── StoreUnavailableError      a store, the queue or the alert sink failed
-                                    (5xx; nothing acknowledged)
+          │                         (5xx; nothing acknowledged)
+          └── PartiallyStoredError  stored but not queued, and the undo failed as well
 
 Contract violations in requests are :class:`iot_pipeline_common.ContractError` (4xx).
 """
@@ -38,3 +39,7 @@ class MalformedMessageError(BackendError):
 
 class StoreUnavailableError(BackendError):
     """A dependency (table, queue, topic, parameter) failed; the request is not acknowledged."""
+
+
+class PartiallyStoredError(StoreUnavailableError):
+    """Readings were stored but not queued, and removing them failed too (503, says so)."""

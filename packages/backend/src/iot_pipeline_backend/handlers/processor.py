@@ -3,7 +3,9 @@
 One function serves both event sources, as the same Lambda is wired to the queue and to the
 API: an event with ``Records`` is an SQS batch, anything else an API Gateway proxy event.
 A record that fails (malformed body, a store error) is reported in ``batchItemFailures``
-and redelivered; the others are deleted.
+and redelivered; the others are deleted. Alerts are delivered on a best-effort basis: a
+failed publish is logged and counted (``AlertFailures``) but never fails a record whose
+processed writes succeeded, nor the batch (redelivery would only duplicate the alerts).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from iot_pipeline_backend.adapters import atomic
 from iot_pipeline_backend.domain.messages import unpack_message
 from iot_pipeline_backend.domain.process import check_error_threshold, process_readings
 from iot_pipeline_backend.domain.reprocess import reprocess_readings
+from iot_pipeline_backend.errors import StoreUnavailableError
 from iot_pipeline_backend.handlers.http import (
     build_resolver,
     json_response,
@@ -34,6 +37,22 @@ from iot_pipeline_backend.handlers.http import (
 )
 from iot_pipeline_backend.handlers.observability import count, lambda_entry, logger
 from iot_pipeline_backend.handlers.runtime import current_adapters
+from iot_pipeline_backend.ports import Alert, AlertSink
+
+
+class BestEffortAlerts:
+    """An alert sink whose failures are logged and counted instead of raised."""
+
+    def __init__(self, sink: AlertSink) -> None:
+        self._sink = sink
+
+    def publish_alert(self, alert: Alert) -> None:
+        """Publish; on failure log, count ``AlertFailures`` and carry on."""
+        try:
+            self._sink.publish_alert(alert)
+        except StoreUnavailableError:
+            count("AlertFailures", 1)
+            logger.exception("alert not delivered", extra={"alert_kind": alert.kind})
 
 
 def reprocess(event: APIGatewayProxyEvent) -> Response[str]:
@@ -53,12 +72,14 @@ def process_record(record: SQSRecord, config: PipelineConfig) -> int:
         process_readings(
             readings,
             processed_store=adapters.processed,
-            alerts=adapters.alerts,
+            alerts=BestEffortAlerts(adapters.alerts),
             config=config,
             now_ms=keys.now_ms(),
         )
-    except Exception:
+    except Exception as exc:
         count("ReadingsFailed", len(readings) or 1)
+        if isinstance(exc, StoreUnavailableError):
+            count("StoreFailures", 1)
         logger.exception("record failed", extra={"message_id": record.message_id})
         raise
     count("ReadingsProcessed", len(readings))
@@ -88,7 +109,7 @@ def handle_sqs_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
         failed=len(response.get("batchItemFailures", [])),
         total=len(event.get("Records", [])),
         config=config,
-        alerts=adapters.alerts,
+        alerts=BestEffortAlerts(adapters.alerts),
     )
     return dict(response)
 
