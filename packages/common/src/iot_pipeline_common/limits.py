@@ -57,3 +57,6 @@ STAGE: Final = "prod"
 #: Sensor values are finite numbers within this magnitude: beyond it a float loses
 #: integer precision and the value cannot be a physical reading anyway.
 SENSOR_VALUE_ABS_MAX: Final = 1e15
+
+#: Raw readings one ``POST /process`` call replays at most (the rest: ``next_token``).
+PROCESS_MAX_READINGS = 5000

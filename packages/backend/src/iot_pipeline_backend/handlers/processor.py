@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from iot_pipeline_common import keys
-from iot_pipeline_common.models import PipelineConfig, ProcessResponse
+from iot_pipeline_common.models import PipelineConfig
 from iot_pipeline_common.parsing import parse_process_body
 
 from iot_pipeline_backend.adapters import atomic
@@ -56,11 +56,14 @@ class BestEffortAlerts:
 
 
 def reprocess(event: APIGatewayProxyEvent) -> Response[str]:
-    """Re-enqueue a device's raw readings in a day or range → ``202 {"queued": N}``."""
+    """Re-enqueue a device's raw readings → ``202 {"queued": N, "next_token": ...}``."""
     request = parse_process_body(request_body(event))
     adapters = current_adapters()
-    queued = reprocess_readings(request, raw_store=adapters.raw, queue=adapters.queue)
-    return json_response(202, ProcessResponse(queued=queued))
+    replay = reprocess_readings(
+        request, raw_store=adapters.raw, queue=adapters.queue, token_key=adapters.token_key
+    )
+    # ``next_token: null`` is part of the envelope (the replay is complete), as for queries.
+    return json_response(202, {"queued": replay.queued, "next_token": replay.next_token})
 
 
 def process_record(record: SQSRecord, config: PipelineConfig) -> int:
