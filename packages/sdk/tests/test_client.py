@@ -344,3 +344,22 @@ def test_given_batch_failing_part_way_when_prepared_readings_resent_then_same_id
     sent = [[r["reading_id"] for r in body["readings"]] for body in h.bodies()]
     assert sent[0] == sent[2]
     assert [i.reading_id for i in result.items] == [r.reading_id for r in readings]
+
+
+def test_given_a_replay_in_several_calls_then_process_follows_next_token_and_sums(
+    harness: Callable[..., Any],
+) -> None:
+    answers = iter(
+        [
+            httpx.Response(202, json={"queued": 5000, "next_token": "t1"}),
+            httpx.Response(202, json={"queued": 20, "next_token": None}),
+        ]
+    )
+    h = harness(lambda request: next(answers))
+
+    result = h.call("process", "d", event_date="2024-01-15")
+
+    assert result.queued == 5020 and result.next_token is None
+    bodies = [json.loads(r.content) for r in h.requests]
+    assert "next_token" not in bodies[0]
+    assert bodies[1] == {"device_id": "d", "event_date": "2024-01-15", "next_token": "t1"}

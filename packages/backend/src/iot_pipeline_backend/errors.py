@@ -8,7 +8,8 @@
      ├── InvalidNextTokenError      a forged or corrupt pagination token (400)
      ├── MalformedMessageError      a queue message that is not ``{"readings": [...]}``
      ├── StoreUnavailableError      a store, the queue or the alert sink failed
-     │                              (5xx; nothing acknowledged)
+     │    │                         (5xx; nothing acknowledged)
+     │    └── PartiallyStoredError  stored but not queued, and the undo failed as well
      ├── RollupConflictError        a device's rollups changed under a writer (it retries)
      └── DeviceNotFoundError        ``GET /devices/{device_id}`` of an unknown device (404)
 
@@ -52,3 +53,7 @@ class DeviceNotFoundError(BackendError):
     def __init__(self, device_id: str) -> None:
         super().__init__(f"No device {device_id!r}: no reading of it has been processed")
         self.device_id = device_id
+
+
+class PartiallyStoredError(StoreUnavailableError):
+    """Readings were stored but not queued, and removing them failed too (503, says so)."""

@@ -17,6 +17,13 @@ from iot_pipeline_common.models import PipelineConfig, ProcessedItem, RawItem
 
 RecordT = TypeVar("RecordT", RawItem, ProcessedItem)
 
+#: Who chose a raw reading's key (``timestamp`` and ``reading_id``):
+#: ``client`` both (the key is deterministic: a repeat has the same key);
+#: ``server_id`` the server generated the reading id (no repeat of it can exist);
+#: ``server_time`` the client's reading id with the server's timestamp (a repeat has another
+#: key, so it is found by ``reading_id``).
+KeySource = Literal["client", "server_id", "server_time"]
+
 
 @dataclass(frozen=True, slots=True)
 class StoredPage(Generic[RecordT]):
@@ -40,11 +47,16 @@ class Alert:
 class RawReadingStore(Protocol):
     """Durable raw readings, idempotent by (device_id, reading_id)."""
 
-    def store_raw_readings(self, readings: Sequence[RawItem]) -> list[RawItem]:
+    def store_raw_readings(
+        self, readings: Sequence[RawItem], *, key_sources: Sequence[KeySource] | None = None
+    ) -> list[RawItem]:
         """Store readings durably; return, for each input in order, the record now stored.
 
         A reading whose (device_id, reading_id) is already stored is not written again: the
         original record (with its original timestamp) is returned in its place.
+        ``key_sources`` (one per reading; ``None``: all ``server_time``) lets a store skip
+        the lookup by ``reading_id`` where the key alone identifies the reading; a store may
+        ignore it and always look up by ``reading_id``.
         """
         ...
 

@@ -40,7 +40,8 @@ def test_given_json_then_one_object_with_cost_breakdown_assumptions_and_comparis
     assert body["assumptions"]["readings_per_second"] == 100
     assert body["assumptions"]["batch_size"] == 100
     assert body["assumptions"]["bytes_per_reading"] == 1024
-    assert body["assumptions"]["transactional_raw_writes"] is True
+    assert body["assumptions"]["idempotency_writes_per_reading"] == 0  # SDK-shaped: no marker
+    assert body["assumptions"]["lambda_memory_mb"] == 512  # the stack's
     assert body["assumptions"]["idempotency_marker_bytes"] is None  # as built: keys only
     single = body["one_reading_per_request"]
     assert single["batch_size"] == 1
@@ -64,7 +65,8 @@ def test_given_options_then_json_reflects_them() -> None:
         "0",
         "--marker-bytes",
         "200",
-        "--no-transactional-writes",
+        "--repeat-check-share",
+        "0.5",
         "--retention-days",
         "7",
         "--query-reads-per-reading",
@@ -72,7 +74,7 @@ def test_given_options_then_json_reflects_them() -> None:
         "--xray-sampling-rate",
         "0.1",
         "--memory-mb",
-        "512",
+        "1024",
         "--json",
     )
 
@@ -86,7 +88,7 @@ def test_given_options_then_json_reflects_them() -> None:
             "queue_batch_size",
             "idempotency_writes_per_reading",
             "idempotency_marker_bytes",
-            "transactional_raw_writes",
+            "repeat_check_share",
             "retention_days",
             "query_reads_per_reading",
             "xray_sampling_rate",
@@ -98,11 +100,11 @@ def test_given_options_then_json_reflects_them() -> None:
         "queue_batch_size": 50,
         "idempotency_writes_per_reading": 0,
         "idempotency_marker_bytes": 200,
-        "transactional_raw_writes": False,
+        "repeat_check_share": 0.5,
         "retention_days": 7,
         "query_reads_per_reading": 0,
         "xray_sampling_rate": 0.1,
-        "lambda_memory_mb": 512,
+        "lambda_memory_mb": 1024,
     }
     marker = [line for line in body["breakdown"] if line["item"].startswith("idempotency")]
     assert marker[0]["monthly_usd"] == 0
@@ -159,7 +161,7 @@ def test_help_explains_every_option_and_the_assumptions() -> None:
         "--queue-batch-size",
         "--idempotency-writes",
         "--marker-bytes",
-        "--transactional-writes",
+        "--repeat-check-share",
         "--retention-days",
         "--query-reads-per-reading",
         "--xray-sampling-rate",

@@ -23,6 +23,7 @@ from iot_pipeline_backend.cost import (
     prices,
 )
 from iot_pipeline_backend.cost.model import billed_send_requests, queue_message_sizes
+from iot_pipeline_backend.infra.constants import LAMBDA_MEMORY_MB
 
 ONE_MILLION_A_MONTH = 1_000_000 / prices.SECONDS_PER_MONTH
 GB = 2**30
@@ -67,15 +68,16 @@ def test_given_the_hand_worked_month_then_lambda_requests_and_gb_seconds_match(
 ) -> None:
     # Invocations: 10,000 ingestion + 10,000 messages / 10 per batch = 1,000 processor
     #   + 10,000 query = 21,000 x $0.20 / 1e6 = $0.0042.
-    # Duration at 256 MB (0.25 GB):
-    #   ingestion 30 + 2 x 100 = 230 ms   -> 10,000 x 0.230 x 0.25 = 575 GB-s
-    #   processor 20 + 0.5 x 1,000 = 520 ms -> 1,000 x 0.520 x 0.25 = 130 GB-s
-    #   query     30 + 0.2 x 100 = 50 ms   -> 10,000 x 0.050 x 0.25 = 125 GB-s
-    #   830 GB-s x $0.0000133334 = $0.0110667
+    # Duration at the stack's 512 MB (0.5 GB):
+    #   ingestion 30 + 2 x 100 = 230 ms   -> 10,000 x 0.230 x 0.5 = 1,150 GB-s
+    #   processor 20 + 0.5 x 1,000 = 520 ms -> 1,000 x 0.520 x 0.5 = 260 GB-s
+    #   query     30 + 0.2 x 100 = 50 ms   -> 10,000 x 0.050 x 0.5 = 250 GB-s
+    #   1,660 GB-s x $0.0000133334 = $0.0221334
     assert quantity(hand_worked, "Lambda", "requests") == pytest.approx(21_000)
     assert usd(hand_worked, "Lambda", "requests") == pytest.approx(0.0042)
-    assert quantity(hand_worked, "Lambda", "duration") == pytest.approx(830)
-    assert usd(hand_worked, "Lambda", "duration") == pytest.approx(830 * 0.0000133334)
+    assert hand_worked.assumptions.lambda_memory_mb == LAMBDA_MEMORY_MB == 512
+    assert quantity(hand_worked, "Lambda", "duration") == pytest.approx(1660)
+    assert usd(hand_worked, "Lambda", "duration") == pytest.approx(1660 * 0.0000133334)
 
 
 def test_given_the_hand_worked_month_then_sqs_bills_every_64_kb_chunk_and_idle_polls(
@@ -97,26 +99,29 @@ def test_given_the_hand_worked_month_then_sqs_bills_every_64_kb_chunk_and_idle_p
 def test_given_the_hand_worked_month_then_dynamodb_bills_write_units_per_started_kb(
     hand_worked: CostEstimate,
 ) -> None:
-    # As built: the raw item and a keys-only marker (160 B) go in one transaction, which
-    # bills twice; the processed item is 1000 + 160 = 1160 B.
-    #   raw       1 WRU x 2 = 2 per reading -> 2e6 WRU x $0.625 / 1e6 = $1.25
-    #   marker    1 WRU x 2 = 2 per reading -> 2e6 WRU                = $1.25
-    #   processed 2 WRU     = 2 per reading -> 2e6 WRU                = $1.25
-    assert usd(hand_worked, "DynamoDB", "raw") == pytest.approx(1.25)
-    assert usd(hand_worked, "DynamoDB", "idempotency") == pytest.approx(1.25)
+    # As built for readings with a timestamp and a reading_id: one conditional put of the
+    # raw item, no marker; the processed item is 1000 + 160 = 1160 B.
+    #   raw       1 WRU per reading -> 1e6 WRU x $0.625 / 1e6 = $0.625
+    #   marker    none
+    #   processed 2 WRU per reading -> 2e6 WRU                = $1.25
+    assert usd(hand_worked, "DynamoDB", "raw") == pytest.approx(0.625)
+    assert usd(hand_worked, "DynamoDB", "idempotency") == 0
     assert usd(hand_worked, "DynamoDB", "processed") == pytest.approx(1.25)
-    # A page of 100 processed items = 116,000 B = 29 strong reads of 4 KB, halved
-    # (eventually consistent) = 14.5 RRU x 10,000 pages = 145,000 RRU x $0.125 / 1e6.
-    assert quantity(hand_worked, "DynamoDB", "query") == pytest.approx(145_000)
-    assert usd(hand_worked, "DynamoDB", "query") == pytest.approx(0.018125)
+    # Repeat detection: one eventually consistent key of <= 4 KB = 0.5 RRU per reading.
+    assert quantity(hand_worked, "DynamoDB", "repeat") == pytest.approx(500_000)
+    assert usd(hand_worked, "DynamoDB", "repeat") == pytest.approx(0.0625)
+    # A page of 100 processed items = 116,000 B = 29 strong reads of 4 KB (the query reads
+    # consistently) x 10,000 pages = 290,000 RRU x $0.125 / 1e6.
+    assert quantity(hand_worked, "DynamoDB", "query") == pytest.approx(290_000)
+    assert usd(hand_worked, "DynamoDB", "query") == pytest.approx(0.03625)
 
 
 def test_given_30_days_retention_then_storage_and_pitr_bill_what_is_held(
     hand_worked: CostEstimate,
 ) -> None:
     # Held: R x 30 days x 86,400 s = 1e6 x 2,592,000 / 2,628,000 = 986,301.37 readings, each
-    # (1000 + 100) raw + (160 + 100) marker + (1160 + 100) processed = 2,620 bytes.
-    held_gb = 1e6 * 2_592_000 / 2_628_000 * 2_620 / GB  # = 2.40664 GB
+    # (1000 + 100) raw + (1160 + 100) processed = 2,360 bytes (no marker).
+    held_gb = 1e6 * 2_592_000 / 2_628_000 * 2_360 / GB
     assert quantity(hand_worked, "DynamoDB", "storage") == pytest.approx(held_gb)
     assert usd(hand_worked, "DynamoDB", "storage") == pytest.approx(held_gb * 0.25)
     assert usd(hand_worked, "DynamoDB", "point-in-time") == pytest.approx(held_gb * 0.20)
@@ -139,14 +144,15 @@ def test_given_the_hand_worked_month_then_logs_traces_alerts_and_egress_match(
 def test_given_the_hand_worked_month_then_total_is_the_sum_and_the_cost_per_million(
     hand_worked: CostEstimate,
 ) -> None:
-    held_gb = 1e6 * 2_592_000 / 2_628_000 * 2_620 / GB
+    held_gb = 1e6 * 2_592_000 / 2_628_000 * 2_360 / GB
     by_hand = (
         0.07  # API Gateway
         + 0.0042
-        + 830 * 0.0000133334  # Lambda
+        + 1660 * 0.0000133334  # Lambda
         + 0.2772  # SQS
-        + 3.75
-        + 0.018125
+        + 1.875
+        + 0.0625
+        + 0.03625
         + held_gb * 0.45  # DynamoDB
         + 0.000615  # SNS
         + 29e6 / GB * 0.50  # CloudWatch Logs
@@ -193,13 +199,11 @@ def test_given_a_busy_api_then_xray_traces_the_reservoir_and_a_share_of_the_rest
     assert quantity(estimate, "X-Ray", "traces") == pytest.approx(expected)
 
 
-def test_given_a_keys_only_marker_outside_a_transaction_then_each_write_is_billed_once(
+def test_given_readings_with_an_id_but_no_timestamp_then_each_writes_a_keys_only_marker(
     hand_worked: CostEstimate,
 ) -> None:
     lean = estimate_monthly_cost(
-        dataclasses.replace(
-            hand_worked.assumptions, idempotency_marker_bytes=160, transactional_raw_writes=False
-        )
+        dataclasses.replace(hand_worked.assumptions, idempotency_writes_per_reading=1)
     )
     # raw 1 WRU, marker 160 B = 1 WRU, processed 2 WRU -> $0.625 + $0.625 + $1.25
     assert usd(lean, "DynamoDB", "raw") == pytest.approx(0.625)
@@ -210,16 +214,13 @@ def test_given_a_keys_only_marker_outside_a_transaction_then_each_write_is_bille
     assert quantity(lean, "DynamoDB", "storage") == pytest.approx(held_gb)
 
 
-def test_given_no_idempotency_marker_then_no_marker_writes_or_storage(
+def test_given_eventually_consistent_queries_then_query_reads_cost_half(
     hand_worked: CostEstimate,
 ) -> None:
-    without = estimate_monthly_cost(
-        dataclasses.replace(hand_worked.assumptions, idempotency_writes_per_reading=0)
+    eventual = estimate_monthly_cost(
+        dataclasses.replace(hand_worked.assumptions, query_consistent_reads=False)
     )
-    assert usd(without, "DynamoDB", "idempotency") == 0
-    # (1000 + 100) + (1160 + 100) = 2,360 bytes held per reading instead of 2,620.
-    held_gb = 1e6 * 2_592_000 / 2_628_000 * 2_360 / GB
-    assert quantity(without, "DynamoDB", "storage") == pytest.approx(held_gb)
+    assert quantity(eventual, "DynamoDB", "query") == pytest.approx(145_000)
 
 
 def test_send_billing_groups_messages_into_calls_of_ten_and_256_kib() -> None:

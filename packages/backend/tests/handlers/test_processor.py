@@ -6,9 +6,11 @@ import json
 from collections.abc import Callable
 
 from iot_pipeline_backend.adapters.local import LocalAdapters
+from iot_pipeline_backend.domain.ingest import ingest_readings
 from iot_pipeline_backend.domain.messages import pack_messages, unpack_message
+from iot_pipeline_backend.domain.reprocess import reprocess_readings
 from iot_pipeline_backend.handlers import ingestion, processor, query
-from iot_pipeline_common.models import ProcessedItem
+from iot_pipeline_common.models import PipelineConfig, ProcessedItem, ProcessRequest, Reading
 
 from .conftest import api_event, body_of, load_fixture, sqs_event
 
@@ -147,7 +149,7 @@ def test_given_raw_readings_when_reprocess_is_posted_then_202_and_they_are_reque
     )
 
     assert response["statusCode"] == 202
-    assert body_of(response) == {"queued": 5}
+    assert body_of(response) == {"queued": 5, "next_token": None}
     requeued = drain()
     assert len([r for b in requeued for r in unpack_message(b)]) == 5
     processor.lambda_handler(sqs_event(requeued), None)
@@ -177,3 +179,58 @@ def test_given_a_message_packing_many_readings_then_all_are_processed(
 
     assert processor.lambda_handler(sqs_event(bodies), None) == {"batchItemFailures": []}
     assert len(processed(installed)) == 40
+
+
+def test_given_more_readings_than_one_call_replays_then_next_token_continues_to_the_end(
+    installed: LocalAdapters, drain: Callable[[], list[str]]
+) -> None:
+    # GIVEN 7 raw readings, and a replay bounded to 3 readings a call (pages of 2)
+    readings = [
+        Reading(
+            device_id="device-123",
+            sensor_data={"temperature": 20.5},
+            reading_id=f"r-{i}",
+            timestamp=1705314600000 + i,
+        )
+        for i in range(7)
+    ]
+    ingest_readings(
+        readings,
+        raw_store=installed.raw,
+        queue=installed.queue,
+        config=PipelineConfig(),
+        now_ms=1705314600000,
+    )
+    drain()
+    request = ProcessRequest(device_id="device-123", event_date="2024-01-15")
+    # WHEN the caller follows next_token until it is None
+    answers = []
+    while True:
+        answer = reprocess_readings(
+            request,
+            raw_store=installed.raw,
+            queue=installed.queue,
+            token_key=installed.token_key,
+            page_size=2,
+            max_readings=3,
+        )
+        answers.append(answer.queued)
+        if answer.next_token is None:
+            break
+        request = request.model_copy(update={"next_token": answer.next_token})
+    # THEN every reading was queued exactly once, in bounded calls
+    assert answers == [3, 3, 1]
+    queued = sorted(r.reading_id for b in drain() for r in unpack_message(b))
+    assert queued == sorted(f"r-{i}" for i in range(7))
+
+
+def test_given_a_forged_or_foreign_process_token_then_400_naming_next_token(
+    installed: LocalAdapters,
+) -> None:
+    for body in (
+        {"device_id": "device-123", "next_token": "forged.token"},
+        {"device_id": "device-123", "event_date": "2024-01-15", "next_token": "x"},
+    ):
+        response = processor.lambda_handler(api_event("POST", "/process", body=body), None)
+        assert response["statusCode"] == 400
+        assert body_of(response)["details"][0]["field"] == "next_token"

@@ -118,7 +118,7 @@ def test_given_batch_and_replay_then_every_reading_processed_once(
         "POST", "/process", json_body={"device_id": "dev-b", "event_date": "2024-01-15"}
     )
     assert replay.status_code == 202, replay.text
-    assert replay.json() == {"queued": 50}
+    assert replay.json() == {"queued": 50, "next_token": None}
     assert pipeline.wait_idle(30)
     # THEN raw and processed hold each reading exactly once
     raw_ids = [i["reading_id"] for i in http.query_all(device_id="dev-b", table="raw")]

@@ -1,5 +1,5 @@
 """AWS adapters under partial failures DynamoDB and SQS report (botocore Stubber; moto
-cannot produce UnprocessedItems or failed batch entries)."""
+cannot produce UnprocessedItems, UnprocessedKeys or failed batch entries)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
-from iot_pipeline_backend.adapters.aws.dynamodb import (
-    DynamoProcessedReadingStore,
-    DynamoRawReadingStore,
-)
+from iot_pipeline_backend.adapters.aws._retry import Retrier
+from iot_pipeline_backend.adapters.aws.dynamodb import DynamoProcessedReadingStore
 from iot_pipeline_backend.adapters.aws.messaging import SqsReadingQueue
+from iot_pipeline_backend.adapters.aws.raw import DynamoRawReadingStore
 from iot_pipeline_backend.domain.process import process_reading
 from iot_pipeline_backend.errors import StoreUnavailableError
 from iot_pipeline_common.models import PipelineConfig, ProcessedItem, RawItem
@@ -60,7 +59,7 @@ def test_given_30_items_then_two_batch_writes_and_unprocessed_items_are_retried(
 ) -> None:
     client, stubber = dynamodb
     sleeps: list[float] = []
-    store = DynamoProcessedReadingStore(client, "processed", sleep=sleeps.append)
+    store = DynamoProcessedReadingStore(client, "processed", retrier=Retrier(sleep=sleeps.append))
     first_chunk_left: dict[str, Any] = {"processed": [{"PutRequest": {"Item": {"x": {"S": "1"}}}}]}
     stubber.add_response(
         "batch_write_item", {"UnprocessedItems": first_chunk_left}, {"RequestItems": ANY}
@@ -79,7 +78,7 @@ def test_given_items_that_stay_unprocessed_then_store_unavailable(
     dynamodb: tuple[Any, Stubber],
 ) -> None:
     client, stubber = dynamodb
-    store = DynamoProcessedReadingStore(client, "processed", sleep=lambda _: None)
+    store = DynamoProcessedReadingStore(client, "processed", retrier=Retrier(sleep=lambda _: None))
     left: dict[str, Any] = {"processed": [{"PutRequest": {"Item": {"x": {"S": "1"}}}}]}
     for _ in range(8):
         stubber.add_response("batch_write_item", {"UnprocessedItems": left}, {"RequestItems": ANY})
@@ -105,7 +104,9 @@ def test_given_a_failed_send_entry_then_only_it_is_resent(session: boto3.Session
             {"Successful": [{"Id": "0", "MessageId": "m", "MD5OfMessageBody": "x"}], "Failed": []},
             {"QueueUrl": QUEUE_URL, "Entries": ANY},
         )
-        SqsReadingQueue(client, QUEUE_URL, sleep=lambda _: None).enqueue_readings(raw)
+        SqsReadingQueue(client, QUEUE_URL, retrier=Retrier(sleep=lambda _: None)).enqueue_readings(
+            raw
+        )
         stubber.assert_no_pending_responses()
 
 
@@ -122,38 +123,57 @@ def test_given_a_sender_fault_then_store_unavailable_without_retry(session: boto
             {"QueueUrl": QUEUE_URL, "Entries": ANY},
         )
         with pytest.raises(StoreUnavailableError, match="InvalidMessageContents"):
-            SqsReadingQueue(client, QUEUE_URL, sleep=lambda _: None).enqueue_readings(raw)
+            SqsReadingQueue(
+                client, QUEUE_URL, retrier=Retrier(sleep=lambda _: None)
+            ).enqueue_readings(raw)
 
 
-def test_given_a_transaction_conflict_then_the_raw_write_is_retried(
+def test_given_a_throttled_conditional_put_then_the_raw_write_is_retried_once(
     dynamodb: tuple[Any, Stubber],
 ) -> None:
     client, stubber = dynamodb
     sleeps: list[float] = []
-    store = DynamoRawReadingStore(client, "raw", sleep=sleeps.append)
-    stubber.add_client_error(
-        "transact_write_items",
-        service_error_code="TransactionCanceledException",
-        response_meta={},
-        modeled_fields={"CancellationReasons": [{"Code": "TransactionConflict"}, {"Code": "None"}]},
-    )
-    stubber.add_response("transact_write_items", {}, {"TransactItems": ANY})
+    store = DynamoRawReadingStore(client, "raw", retrier=Retrier(sleep=sleeps.append))
     [reading] = [RawItem.model_validate(p.model_dump()) for p in processed(1)]
+    stubber.add_response("batch_get_item", {"Responses": {"raw": []}}, {"RequestItems": ANY})
+    stubber.add_client_error(
+        "put_item", service_error_code="ProvisionedThroughputExceededException"
+    )
+    stubber.add_response("put_item", {}, None)
 
-    assert store.store_raw_readings([reading]) == [reading]
+    assert store.store_raw_readings([reading], key_sources=["client"]) == [reading]
     assert len(sleeps) == 1
 
 
-def test_given_a_permanent_cancellation_then_store_unavailable_at_once(
+def test_given_unprocessed_keys_then_only_they_are_read_again(
     dynamodb: tuple[Any, Stubber],
 ) -> None:
     client, stubber = dynamodb
-    store = DynamoRawReadingStore(client, "raw", sleep=lambda _: None)
-    stubber.add_client_error(
-        "transact_write_items",
-        service_error_code="TransactionCanceledException",
-        modeled_fields={"CancellationReasons": [{"Code": "ValidationError"}, {"Code": "None"}]},
+    sleeps: list[float] = []
+    store = DynamoRawReadingStore(client, "raw", retrier=Retrier(sleep=sleeps.append))
+    readings = [RawItem.model_validate(p.model_dump()) for p in processed(2)]
+    left = {"raw": {"Keys": [{"device_id": {"S": "d"}, "sk": {"S": "1705314600001#r-1"}}]}}
+    stubber.add_response(
+        "batch_get_item",
+        {"Responses": {"raw": []}, "UnprocessedKeys": left},
+        {"RequestItems": ANY},
     )
+    stubber.add_response("batch_get_item", {"Responses": {"raw": []}}, {"RequestItems": left})
+    stubber.add_response("put_item", {}, None)
+    stubber.add_response("put_item", {}, None)
 
-    with pytest.raises(StoreUnavailableError, match="TransactionCanceled"):
+    assert store.store_raw_readings(readings, key_sources=["client", "client"]) == readings
+    assert len(sleeps) == 1
+
+
+def test_given_a_permanent_error_then_store_unavailable_at_once(
+    dynamodb: tuple[Any, Stubber],
+) -> None:
+    client, stubber = dynamodb
+    sleeps: list[float] = []
+    store = DynamoRawReadingStore(client, "raw", retrier=Retrier(sleep=sleeps.append))
+    stubber.add_client_error("batch_get_item", service_error_code="ValidationException")
+
+    with pytest.raises(StoreUnavailableError, match="ValidationException"):
         store.store_raw_readings([RawItem.model_validate(p.model_dump()) for p in processed(1)])
+    assert sleeps == []

@@ -75,3 +75,6 @@ INTERVAL_MS: Final[dict[str, int]] = {
 }
 AGGREGATE_MAX_BUCKETS: Final = 10_000
 AGGREGATE_STATS: Final = ("count", "min", "max", "avg", "sum")
+
+#: Raw readings one ``POST /process`` call replays at most (the rest: ``next_token``).
+PROCESS_MAX_READINGS = 5000

@@ -307,15 +307,24 @@ class QueryParams(_TimeRange):
 
 
 class ProcessRequest(_TimeRange):
-    """``POST /process``: replay a device's raw readings in a day or a time range."""
+    """``POST /process``: replay a device's raw readings in a day or a time range.
+
+    One call replays at most ``limits.PROCESS_MAX_READINGS`` readings; pass the answer's
+    ``next_token`` back (with the same device and range) to continue.
+    """
 
     device_id: Identifier
+    next_token: (
+        Annotated[str, StringConstraints(max_length=limits.NEXT_TOKEN_MAX_LENGTH)] | None
+    ) = None
 
 
 class ProcessResponse(_Reply):
-    """``202`` of ``POST /process``."""
+    """``202`` of ``POST /process``: readings queued by this call, and where to continue."""
 
     queued: int
+    #: ``None`` once the whole range is queued; otherwise send it back to continue.
+    next_token: str | None = None
 
 
 class ErrorDetail(BaseModel):

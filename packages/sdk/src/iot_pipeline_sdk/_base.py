@@ -199,11 +199,18 @@ class BaseClient:
 
     @staticmethod
     def _process_body(
-        device_id: str, *, event_date: str | date | None, start: int | None, end: int | None
+        device_id: str,
+        *,
+        event_date: str | date | None,
+        start: int | None,
+        end: int | None,
+        next_token: str | None = None,
     ) -> bytes:
         day = event_date.isoformat() if isinstance(event_date, date) else event_date
         try:
-            request = ProcessRequest(device_id=device_id, event_date=day, start=start, end=end)
+            request = ProcessRequest(
+                device_id=device_id, event_date=day, start=start, end=end, next_token=next_token
+            )
         except pydantic.ValidationError as exc:
             raise client_validation_error(exc, what="process request") from None
         return request.model_dump_json(exclude_none=True).encode()

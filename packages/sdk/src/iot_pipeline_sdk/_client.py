@@ -344,10 +344,21 @@ class Client(BaseClient):
     ) -> ProcessResponse:
         """Replay a device's raw readings through the processor (``POST /process``).
 
-        Idempotent: a processed reading is rewritten, never duplicated.
+        The server replays a bounded number of readings per call and answers a
+        ``next_token``; this follows it until the whole range is queued and returns the
+        total. Idempotent: a processed reading is rewritten, never duplicated.
         """
-        body = self._process_body(device_id, event_date=event_date, start=start, end=end)
-        return self._parse(self._send("POST", "/process", body=body), ProcessResponse)
+        queued = 0
+        token: str | None = None
+        while True:
+            body = self._process_body(
+                device_id, event_date=event_date, start=start, end=end, next_token=token
+            )
+            page = self._parse(self._send("POST", "/process", body=body), ProcessResponse)
+            queued += page.queued
+            if page.next_token is None:
+                return ProcessResponse(queued=queued)
+            token = page.next_token
 
 
 class AsyncClient(BaseClient):
@@ -614,6 +625,15 @@ class AsyncClient(BaseClient):
         start: int | None = None,
         end: int | None = None,
     ) -> ProcessResponse:
-        """Replay a device's raw readings; see :meth:`Client.process`."""
-        body = self._process_body(device_id, event_date=event_date, start=start, end=end)
-        return self._parse(await self._send("POST", "/process", body=body), ProcessResponse)
+        """Replay a device's raw readings, following ``next_token``; see :meth:`Client.process`."""
+        queued = 0
+        token: str | None = None
+        while True:
+            body = self._process_body(
+                device_id, event_date=event_date, start=start, end=end, next_token=token
+            )
+            page = self._parse(await self._send("POST", "/process", body=body), ProcessResponse)
+            queued += page.queued
+            if page.next_token is None:
+                return ProcessResponse(queued=queued)
+            token = page.next_token

@@ -27,14 +27,15 @@ million readings, and compare it with sending one reading per request.
 \b
 What it prices (the pipeline as built; monthly averages, us-east-1):
 - one API Gateway request and one ingestion invocation per batch of readings;
-- per reading, one raw item write plus the idempotency marker writes (as built:
-  a keys-only marker, written with the reading in one transaction, so billed
-  twice), and one processed item write (DynamoDB on-demand: one WRU per started KB);
+- per reading, one eventually consistent repeat lookup (BatchGetItem) when it has
+  a reading_id, one conditional raw item write, the idempotency marker writes (as
+  built: none for readings with a timestamp and a reading_id, like the SDK's), and
+  one processed item write (DynamoDB on-demand: one WRU per started KB);
 - the batch packed into SQS messages of up to 256 KiB, sent, received and deleted
   in batches of 10 (each started 64 KB of a call is billed as one request), and
   the idle long polls of the event source mapping;
 - processor invocations of --queue-batch-size messages;
-- reading the processed readings back through GET /query;
+- reading the processed readings back through GET /query (strongly consistent);
 - storage and point-in-time recovery of what --retention-days keeps;
 - Lambda logs ({d.log_bytes_per_invocation} bytes per invocation), API access
   logs ({d.access_log_bytes_per_request} bytes per request), X-Ray traces, alert emails
@@ -58,6 +59,7 @@ _OPTION_OF_FIELD = {
     "queue_batch_size": "--queue-batch-size",
     "idempotency_writes_per_reading": "--idempotency-writes",
     "idempotency_marker_bytes": "--marker-bytes",
+    "repeat_check_share": "--repeat-check-share",
     "retention_days": "--retention-days",
     "query_reads_per_reading": "--query-reads-per-reading",
     "xray_sampling_rate": "--xray-sampling-rate",
@@ -106,10 +108,12 @@ _OPTION_OF_FIELD = {
 )
 @click.option(
     "--idempotency-writes",
-    type=click.IntRange(min=0),
+    type=click.FloatRange(0, 1),
     default=_DEFAULTS.idempotency_writes_per_reading,
     show_default=True,
-    help="Idempotency marker items written per reading besides the raw item.",
+    help="Marker items written per reading besides the raw item: 0 for readings with a "
+    "timestamp and a reading_id (the SDK's) or none, 1 for a reading_id without "
+    "timestamp; a share for a mix.",
 )
 @click.option(
     "--marker-bytes",
@@ -119,11 +123,12 @@ _OPTION_OF_FIELD = {
     f"{MARKER_BYTES} bytes]",
 )
 @click.option(
-    "--transactional-writes/--no-transactional-writes",
-    default=_DEFAULTS.transactional_raw_writes,
+    "--repeat-check-share",
+    type=click.FloatRange(0, 1),
+    default=_DEFAULTS.repeat_check_share,
     show_default=True,
-    help="Whether the raw item and its marker are written in one DynamoDB transaction, "
-    "which bills every write unit twice (as built: yes).",
+    help="Share of readings that carry a reading_id, each looked up once (half a read "
+    "unit) before it is written.",
 )
 @click.option(
     "--retention-days",
@@ -152,7 +157,7 @@ _OPTION_OF_FIELD = {
     type=click.IntRange(128, 10_240),
     default=_DEFAULTS.lambda_memory_mb,
     show_default=True,
-    help="Memory of each Lambda function; duration is billed in GB-seconds.",
+    help="Memory of each Lambda function (default: the stack's); duration is billed in GB-seconds.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 def cost(
@@ -161,9 +166,9 @@ def cost(
     batch_size: int,
     bytes_per_reading: int,
     queue_batch_size: int,
-    idempotency_writes: int,
+    idempotency_writes: float,
     marker_bytes: int | None,
-    transactional_writes: bool,
+    repeat_check_share: float,
     retention_days: float,
     query_reads_per_reading: float,
     xray_sampling_rate: float,
@@ -179,7 +184,7 @@ def cost(
             queue_batch_size=queue_batch_size,
             idempotency_writes_per_reading=idempotency_writes,
             idempotency_marker_bytes=marker_bytes,
-            transactional_raw_writes=transactional_writes,
+            repeat_check_share=repeat_check_share,
             retention_days=retention_days,
             query_reads_per_reading=query_reads_per_reading,
             xray_sampling_rate=xray_sampling_rate,

@@ -3,14 +3,19 @@
 Pure arithmetic, no I/O. The flow it prices (docs/architecture.md):
 
 * a device sends ``batch_size`` readings in one ``POST /ingest``: one API Gateway request and
-  one ingestion Lambda invocation per batch; each reading is one raw item write plus
-  ``idempotency_writes_per_reading`` marker writes (as built: one keys-only marker,
-  written with the reading in one transaction); the batch goes to SQS packed into as few
+  one ingestion Lambda invocation per batch; each reading that carries a ``reading_id`` is
+  first looked up (one eventually consistent ``BatchGetItem`` key), then written with one
+  conditional ``PutItem`` of the raw item, plus ``idempotency_writes_per_reading`` marker
+  writes (as built: none when the device sent its timestamp with the ``reading_id`` or no
+  ``reading_id`` at all, one keys-only marker when it sent a ``reading_id`` without a
+  timestamp — see docs/backend.md); the batch goes to SQS packed into as few
   messages (≤ 256 KiB each) and ``SendMessageBatch`` calls (≤ 10 messages, ≤ 256 KiB) as fit;
 * the event source mapping receives up to 10 messages per ``ReceiveMessage``, invokes the
   processor with ``queue_batch_size`` messages, and deletes them with one
   ``DeleteMessageBatch``; the processor writes one processed item per reading;
-* users read processed readings back through ``GET /query`` in pages of ``query_page_size``;
+* users read processed readings back through ``GET /query`` in pages of ``query_page_size``
+  (strongly consistent reads, as built);
+* every function has the stack's memory size (``infra.constants.LAMBDA_MEMORY_MB``);
 * readings are kept ``retention_days`` (storage and PITR are billed on what is held).
 
 Every count is a monthly average; no retries, duplicates, failures or cold starts are priced.
@@ -29,6 +34,7 @@ from iot_pipeline_common import PipelineConfig, limits
 from iot_pipeline_backend.cost import prices
 from iot_pipeline_backend.errors import BackendError
 from iot_pipeline_backend.infra.constants import DEFAULT_RETENTION_DAYS
+from iot_pipeline_backend.infra.constants import LAMBDA_MEMORY_MB
 
 #: SQS limits the packing follows.
 SQS_MAX_MESSAGE_BYTES: Final = 256 * 1024
@@ -71,18 +77,23 @@ class Assumptions:
     #: What processing adds to an item: flat temperature/humidity/pressure, celsius,
     #: fahrenheit, processed_at, status (about 160 bytes of names and values).
     processed_extra_bytes: int = 160
-    #: Idempotency marker items written per reading besides the raw item.
-    idempotency_writes_per_reading: int = 1
+    #: Idempotency marker items written per reading besides the raw item: as built 0 for
+    #: readings with a device timestamp and a ``reading_id`` (the SDK's) or without a
+    #: ``reading_id``, 1 for a ``reading_id`` without timestamp; a share for a mix.
+    idempotency_writes_per_reading: float = 0.0
     #: A marker item's size; ``None`` = as built: keys only, :data:`MARKER_BYTES`.
     idempotency_marker_bytes: int | None = None
-    #: True (as built) when the raw item and its marker are written in one DynamoDB
-    #: transaction, which bills every write unit twice.
-    transactional_raw_writes: bool = True
+    #: Share of readings that carry a ``reading_id`` (the SDK: all), each looked up with
+    #: one eventually consistent BatchGetItem key (half a read unit per started 4 KB)
+    #: before its conditional write.
+    repeat_check_share: float = 1.0
+    #: Whether ``GET /query`` reads strongly (as built: yes, read-your-writes) or eventually.
+    query_consistent_reads: bool = True
     #: SQS messages per processor invocation (the pipeline config's ``batch_size``);
     #: batches are assumed full.
     queue_batch_size: int = PipelineConfig().batch_size
-    #: Memory of every function; GB-s scale with it.
-    lambda_memory_mb: int = 256
+    #: Memory of every function (the stack's); GB-s scale with it.
+    lambda_memory_mb: int = LAMBDA_MEMORY_MB
     #: Ingestion duration: a fixed part (parse, send to SQS) plus one per reading
     #: (validation and its conditional marker write).
     ingestion_ms_per_request: float = 30.0
@@ -92,7 +103,7 @@ class Assumptions:
     processor_ms_per_reading: float = 0.5
     #: How many times each processed reading is read back through ``GET /query``.
     query_reads_per_reading: float = 1.0
-    #: Items per query page (the API's default ``limit``); reads are eventually consistent.
+    #: Items per query page (the API's default ``limit``).
     query_page_size: int = limits.QUERY_LIMIT_DEFAULT
     query_ms_per_request: float = 30.0
     query_ms_per_item: float = 0.2
@@ -152,8 +163,9 @@ class Assumptions:
                 f"{self.batch_size} readings of {self.bytes_per_reading} bytes make a "
                 f"{ingest_body_bytes(self)}-byte body; the limit is {limits.MAX_BODY_BYTES}",
             )
-        if self.xray_sampling_rate > 1:
-            raise AssumptionError("xray_sampling_rate", "is a share between 0 and 1")
+        for share in ("xray_sampling_rate", "repeat_check_share", "idempotency_writes_per_reading"):
+            if getattr(self, share) > 1:
+                raise AssumptionError(share, "is a share between 0 and 1")
 
     @property
     def marker_item_bytes(self) -> int:
@@ -296,6 +308,19 @@ def _write_units(item_bytes: int) -> int:
     return math.ceil(item_bytes / DYNAMODB_WRITE_UNIT_BYTES)
 
 
+def raw_write_units_per_reading(a: Assumptions) -> dict[str, float]:
+    """Write units per reading by item kind, as the adapters write them (1 per started KB).
+
+    ``raw`` and ``processed`` are one put each; ``marker`` is the keys-only marker of the
+    readings that need one. The test suite recounts these from the adapters' real calls.
+    """
+    return {
+        "raw": _write_units(a.bytes_per_reading),
+        "marker": a.idempotency_writes_per_reading * _write_units(a.marker_item_bytes),
+        "processed": _write_units(a.processed_item_bytes),
+    }
+
+
 def estimate_monthly_cost(assumptions: Assumptions) -> CostEstimate:
     """Price one month of ``assumptions``' load on the pipeline as built."""
     a = assumptions
@@ -343,18 +368,24 @@ def estimate_monthly_cost(assumptions: Assumptions) -> CostEstimate:
         )
     )
 
-    transaction_factor = 2 if a.transactional_raw_writes else 1
-    raw_wru = readings * transaction_factor * _write_units(a.bytes_per_reading)
-    marker_wru = (
+    write_units = raw_write_units_per_reading(a)
+    raw_wru = readings * write_units["raw"]
+    marker_wru = readings * write_units["marker"]
+    processed_wru = readings * write_units["processed"]
+    # Repeat detection: an eventually consistent read, half a unit per started 4 KB.
+    repeat_rru = (
         readings
-        * transaction_factor
-        * a.idempotency_writes_per_reading
-        * _write_units(a.marker_item_bytes)
+        * a.repeat_check_share
+        * math.ceil(a.bytes_per_reading / DYNAMODB_READ_UNIT_BYTES)
+        / 2
     )
-    processed_wru = readings * _write_units(a.processed_item_bytes)
-    # A query reads a page in one request: strong reads per started 4 KB, halved (eventual).
+    # A query reads a page in one request: strong reads per started 4 KB (halved if eventual).
     page_bytes = a.query_page_size * a.processed_item_bytes
-    rru = query_requests * math.ceil(page_bytes / DYNAMODB_READ_UNIT_BYTES) / 2
+    rru = (
+        query_requests
+        * math.ceil(page_bytes / DYNAMODB_READ_UNIT_BYTES)
+        / (1 if a.query_consistent_reads else 2)
+    )
 
     held_readings = a.readings_per_second * a.retention_days * 86_400
     stored_bytes_per_reading = (
@@ -442,6 +473,12 @@ def estimate_monthly_cost(assumptions: Assumptions) -> CostEstimate:
         line("DynamoDB", "raw item writes", raw_wru, p.DYNAMODB_WRITE_REQUEST_UNIT),
         line("DynamoDB", "idempotency marker writes", marker_wru, p.DYNAMODB_WRITE_REQUEST_UNIT),
         line("DynamoDB", "processed item writes", processed_wru, p.DYNAMODB_WRITE_REQUEST_UNIT),
+        line(
+            "DynamoDB",
+            "repeat detection reads (BatchGetItem)",
+            repeat_rru,
+            p.DYNAMODB_READ_REQUEST_UNIT,
+        ),
         line("DynamoDB", "query reads", rru, p.DYNAMODB_READ_REQUEST_UNIT),
         line("DynamoDB", "storage", stored_gb, p.DYNAMODB_STORAGE, "storage"),
         line("DynamoDB", "point-in-time recovery", stored_gb, p.DYNAMODB_PITR, "storage"),

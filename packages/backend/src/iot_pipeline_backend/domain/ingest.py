@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from iot_pipeline_common import keys
 from iot_pipeline_common.models import PipelineConfig, RawItem, Reading
 
-from iot_pipeline_backend.ports import RawReadingStore, ReadingQueue
+from iot_pipeline_backend.ports import KeySource, RawReadingStore, ReadingQueue
 
 _SECONDS_PER_DAY = 86_400
 
@@ -30,6 +30,13 @@ def to_raw_item(reading: Reading, *, now_ms: int, retention_days: int | None) ->
     )
 
 
+def key_source(reading: Reading) -> KeySource:
+    """Who chooses the reading's key: both parts from the client, or which from the server."""
+    if reading.reading_id is None:
+        return "server_id"
+    return "server_time" if reading.timestamp is None else "client"
+
+
 def ingest_readings(
     readings: Sequence[Reading],
     *,
@@ -47,7 +54,7 @@ def ingest_readings(
     idempotent upsert, so the repeat costs nothing but work.
     """
     items = [to_raw_item(r, now_ms=now_ms, retention_days=config.retention_days) for r in readings]
-    stored = raw_store.store_raw_readings(items)
+    stored = raw_store.store_raw_readings(items, key_sources=[key_source(r) for r in readings])
     unique: dict[tuple[str, str], RawItem] = {}
     for record in stored:
         unique.setdefault((record.device_id, record.reading_id), record)

@@ -4,11 +4,13 @@
 
     ContractError (common)        → its status (400 / 413) and its details
     InvalidNextTokenError         → 400, details name ``next_token``
+    PartiallyStoredError          → 503, says the readings may be stored (the undo failed)
     StoreUnavailableError         → 503, a generic message (nothing was acknowledged)
     anything else                 → 500 "Internal server error"
 
 No stack trace, exception text of an unexpected error, or internal name reaches a client;
-5xx causes are logged with the request id instead.
+5xx causes are logged with the request id instead. Every 503 carries ``Retry-After`` and
+counts a ``StoreFailures`` metric (``CompensationFailures`` too when the undo failed).
 """
 
 from __future__ import annotations
@@ -28,11 +30,23 @@ from iot_pipeline_common.errors import ContractError, ErrorCode, RequestValidati
 from iot_pipeline_common.models import ErrorBody, ErrorDetail
 from pydantic import BaseModel
 
-from iot_pipeline_backend.errors import InvalidNextTokenError, StoreUnavailableError
-from iot_pipeline_backend.handlers.observability import logger
+from iot_pipeline_backend.errors import (
+    InvalidNextTokenError,
+    PartiallyStoredError,
+    StoreUnavailableError,
+)
+from iot_pipeline_backend.handlers.observability import count, logger
 
 JSON = "application/json"
 _STAGE_PREFIX = f"/{limits.STAGE}"
+#: Seconds a client is asked to wait before retrying after a 503.
+RETRY_AFTER_SECONDS = 2
+NOTHING_STORED = "The service is temporarily unavailable; nothing was stored. Retry the request."
+MAYBE_STORED = (
+    "The service is temporarily unavailable and the readings may be stored without being "
+    "processed yet. Retry the request: readings that carry a reading_id are then stored and "
+    "processed once; readings without one may be stored twice."
+)
 
 
 def json_response(status_code: int, body: BaseModel | Mapping[str, Any]) -> Response[str]:
@@ -62,12 +76,16 @@ def response_for(exc: Exception) -> Response[str]:
         detail = ErrorDetail(field="next_token", message=str(exc), type="next_token")
         return error_response(400, ErrorCode.VALIDATION, str(exc), [detail])
     if isinstance(exc, StoreUnavailableError):
-        logger.exception("a store or the queue is unavailable; nothing acknowledged")
-        return error_response(
-            503,
-            ErrorCode.SERVICE_UNAVAILABLE,
-            "The service is temporarily unavailable; nothing was stored. Retry the request.",
-        )
+        count("StoreFailures", 1)
+        if isinstance(exc, PartiallyStoredError):
+            count("CompensationFailures", 1)
+            logger.exception("stored but not queued, and the undo failed; nothing acknowledged")
+        else:
+            logger.exception("a store or the queue is unavailable; nothing acknowledged")
+        message = MAYBE_STORED if isinstance(exc, PartiallyStoredError) else NOTHING_STORED
+        response = error_response(503, ErrorCode.SERVICE_UNAVAILABLE, message)
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
     logger.exception("unexpected error")
     return error_response(500, ErrorCode.INTERNAL, "Internal server error")
 

@@ -27,6 +27,8 @@ from aws_lambda_powertools import Logger, Metrics  # noqa: E402
 from aws_lambda_powertools.metrics import MetricUnit  # noqa: E402
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled  # noqa: E402
 
+from iot_pipeline_backend import deadline  # noqa: E402
+
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
 
@@ -69,7 +71,8 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 def lambda_entry(func: Handler) -> Handler:
-    """Wrap a handler: request id in every log line, a trace segment, metrics flushed.
+    """Wrap a handler: request id in every log line, a trace segment, metrics flushed,
+    and retries bounded by the time the invocation has left.
 
     ``context`` may be ``None`` or a minimal object when a test or the local runtime
     calls the handler, so only attributes that exist are read.
@@ -82,7 +85,9 @@ def lambda_entry(func: Handler) -> Handler:
             # Thread-local keys: the local runtime runs several invocations at once.
             logger.thread_safe_append_keys(request_id=request_id)
         try:
-            return func(event, context)
+            # Retries never outlive the invocation (nor an API request's 29 s).
+            with deadline.invocation(context, api_request="Records" not in event):
+                return func(event, context)
         finally:
             logger.thread_safe_remove_keys(["request_id"])
 

@@ -3,7 +3,9 @@
 One function serves both event sources, as the same Lambda is wired to the queue and to the
 API: an event with ``Records`` is an SQS batch, anything else an API Gateway proxy event.
 A record that fails (malformed body, a store error) is reported in ``batchItemFailures``
-and redelivered; the others are deleted.
+and redelivered; the others are deleted. Alerts are delivered on a best-effort basis: a
+failed publish is logged and counted (``AlertFailures``) but never fails a record whose
+processed writes succeeded, nor the batch (redelivery would only duplicate the alerts).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from iot_pipeline_common import keys
-from iot_pipeline_common.models import PipelineConfig, ProcessResponse
+from iot_pipeline_common.models import PipelineConfig
 from iot_pipeline_common.parsing import parse_process_body
 
 from iot_pipeline_backend.adapters import atomic
@@ -27,6 +29,7 @@ from iot_pipeline_backend.domain.messages import unpack_message
 from iot_pipeline_backend.domain.process import check_error_threshold, process_readings
 from iot_pipeline_backend.domain.reprocess import reprocess_readings
 from iot_pipeline_backend.domain.timeseries import maintain_rollups
+from iot_pipeline_backend.errors import StoreUnavailableError
 from iot_pipeline_backend.handlers.http import (
     build_resolver,
     json_response,
@@ -35,14 +38,33 @@ from iot_pipeline_backend.handlers.http import (
 )
 from iot_pipeline_backend.handlers.observability import count, lambda_entry, logger
 from iot_pipeline_backend.handlers.runtime import current_adapters
+from iot_pipeline_backend.ports import Alert, AlertSink
+
+
+class BestEffortAlerts:
+    """An alert sink whose failures are logged and counted instead of raised."""
+
+    def __init__(self, sink: AlertSink) -> None:
+        self._sink = sink
+
+    def publish_alert(self, alert: Alert) -> None:
+        """Publish; on failure log, count ``AlertFailures`` and carry on."""
+        try:
+            self._sink.publish_alert(alert)
+        except StoreUnavailableError:
+            count("AlertFailures", 1)
+            logger.exception("alert not delivered", extra={"alert_kind": alert.kind})
 
 
 def reprocess(event: APIGatewayProxyEvent) -> Response[str]:
-    """Re-enqueue a device's raw readings in a day or range → ``202 {"queued": N}``."""
+    """Re-enqueue a device's raw readings → ``202 {"queued": N, "next_token": ...}``."""
     request = parse_process_body(request_body(event))
     adapters = current_adapters()
-    queued = reprocess_readings(request, raw_store=adapters.raw, queue=adapters.queue)
-    return json_response(202, ProcessResponse(queued=queued))
+    replay = reprocess_readings(
+        request, raw_store=adapters.raw, queue=adapters.queue, token_key=adapters.token_key
+    )
+    # ``next_token: null`` is part of the envelope (the replay is complete), as for queries.
+    return json_response(202, {"queued": replay.queued, "next_token": replay.next_token})
 
 
 def process_record(record: SQSRecord, config: PipelineConfig) -> int:
@@ -54,15 +76,17 @@ def process_record(record: SQSRecord, config: PipelineConfig) -> int:
         items = process_readings(
             readings,
             processed_store=adapters.processed,
-            alerts=adapters.alerts,
+            alerts=BestEffortAlerts(adapters.alerts),
             config=config,
             now_ms=keys.now_ms(),
         )
         # In the record's failure scope: a rollup step that fails fails the record, and its
         # redelivery recomputes the rollups (the processed writes are upserts).
         maintain_rollups(items, processed_store=adapters.processed, timeseries=adapters.timeseries)
-    except Exception:
+    except Exception as exc:
         count("ReadingsFailed", len(readings) or 1)
+        if isinstance(exc, StoreUnavailableError):
+            count("StoreFailures", 1)
         logger.exception("record failed", extra={"message_id": record.message_id})
         raise
     count("ReadingsProcessed", len(readings))
@@ -92,7 +116,7 @@ def handle_sqs_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
         failed=len(response.get("batchItemFailures", [])),
         total=len(event.get("Records", [])),
         config=config,
-        alerts=adapters.alerts,
+        alerts=BestEffortAlerts(adapters.alerts),
     )
     return dict(response)
 

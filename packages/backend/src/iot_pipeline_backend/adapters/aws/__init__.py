@@ -7,19 +7,18 @@ moto. Every botocore failure is mapped to :class:`StoreUnavailableError` inside 
 from __future__ import annotations
 
 import time
-from contextlib import AbstractContextManager, nullcontext
-from typing import TYPE_CHECKING
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 
-from iot_pipeline_backend.adapters.aws._retry import Sleep
-from iot_pipeline_backend.adapters.aws.dynamodb import (
-    DynamoProcessedReadingStore,
-    DynamoRawReadingStore,
-)
+from iot_pipeline_backend.adapters.aws._retry import Retrier, Sleep
+from iot_pipeline_backend.adapters.aws.compensation import RawWriteUndo
+from iot_pipeline_backend.adapters.aws.dynamodb import DynamoProcessedReadingStore
 from iot_pipeline_backend.adapters.aws.messaging import SnsAlertSink, SqsReadingQueue
 from iot_pipeline_backend.adapters.aws.parameters import SsmConfigSource, SsmTokenKey
+from iot_pipeline_backend.adapters.aws.raw import DynamoRawReadingStore
 from iot_pipeline_backend.adapters.aws.timeseries import DynamoTimeSeriesStore
 from iot_pipeline_backend.errors import SettingsError
 
@@ -37,10 +36,16 @@ __all__ = [
     "SsmTokenKey",
 ]
 
-#: SDK-level retries with the standard mode's adaptive backoff; short timeouts so a Lambda
-#: fails fast and the caller can retry instead of hanging to its own timeout.
+#: No SDK-level retries: the adapters' own layer (:class:`Retrier`) retries, bounded by the
+#: invocation's time left; both layers together multiplied attempts and backoff. Short
+#: timeouts so a call fails fast and can be retried instead of hanging to the deadline.
 CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10
+    retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=3, read_timeout=10
+)
+#: SSM is read through Powertools' cached provider, outside the adapters' retry layer, so
+#: its client keeps botocore's standard retries (3 attempts in all, one layer).
+SSM_CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=3, read_timeout=5
 )
 
 
@@ -59,19 +64,22 @@ class AwsAdapters:
             and settings.config_parameter_name
         ):
             raise SettingsError("the aws backend needs every table, queue, topic and parameter")
+        retrier = Retrier(sleep=sleep)
         dynamodb = session.client("dynamodb", config=CLIENT_CONFIG)
-        ssm = session.client("ssm", config=CLIENT_CONFIG)
-        self.raw = DynamoRawReadingStore(dynamodb, settings.raw_table_name, sleep=sleep)
+        ssm = session.client("ssm", config=SSM_CLIENT_CONFIG)
+        #: The clients, for callers that watch or instrument the calls (tests, tooling).
+        self.clients: dict[str, Any] = {"dynamodb": dynamodb, "ssm": ssm}
+        self.raw = DynamoRawReadingStore(dynamodb, settings.raw_table_name, retrier=retrier)
+        self._undo = RawWriteUndo(dynamodb, settings.raw_table_name, retrier=retrier)
         self.processed = DynamoProcessedReadingStore(
-            dynamodb, settings.processed_table_name, sleep=sleep
+            dynamodb, settings.processed_table_name, retrier=retrier
         )
         self.timeseries = DynamoTimeSeriesStore(dynamodb, settings.aggregates_table_name)
-        self.queue = SqsReadingQueue(
-            session.client("sqs", config=CLIENT_CONFIG), settings.queue_url, sleep=sleep
-        )
-        self.alerts = SnsAlertSink(
-            session.client("sns", config=CLIENT_CONFIG), settings.alert_topic_arn
-        )
+        sqs = session.client("sqs", config=CLIENT_CONFIG)
+        sns = session.client("sns", config=CLIENT_CONFIG)
+        self.clients.update(sqs=sqs, sns=sns)
+        self.queue = SqsReadingQueue(sqs, settings.queue_url, retrier=retrier)
+        self.alerts = SnsAlertSink(sns, settings.alert_topic_arn, retrier=retrier)
         self.config = SsmConfigSource(ssm, settings.config_parameter_name)
         self.token_key = SsmTokenKey(ssm, settings.api_key_parameter_name)
 
@@ -83,8 +91,13 @@ class AwsAdapters:
         return cls(settings, session=session or boto3.Session())
 
     def atomic(self) -> AbstractContextManager[object]:
-        """Nothing to group: each DynamoDB and SQS call is durable on its own."""
-        return nullcontext()
+        """Stored and queued, or neither: raw items this block wrote are undone if it raises.
+
+        DynamoDB and SQS share no transaction, so a failure after the raw writes deletes
+        them again (:mod:`.compensation`); only if that fails too does the block raise
+        :class:`~iot_pipeline_backend.errors.PartiallyStoredError`.
+        """
+        return self._undo.atomic()
 
     def close(self) -> None:
         """Nothing to release: boto3 clients close their pools when collected."""

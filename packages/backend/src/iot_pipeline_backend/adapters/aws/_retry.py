@@ -1,21 +1,71 @@
-"""Capped exponential backoff with full jitter, and the botocore → backend error boundary."""
+"""The one retry layer of the AWS adapters, and the botocore → backend error boundary.
+
+botocore's own retries are off (``total_max_attempts=1`` in the clients' config): retrying
+in both layers multiplied the attempts (3 × 8) and the backoff past API Gateway's 29 s. Here
+every call is retried on throttling, 5xx and connection errors with capped, jittered
+exponential backoff, at most :data:`MAX_ATTEMPTS` times, and never sleeps past the
+invocation's remaining time (:mod:`iot_pipeline_backend.deadline`): out of time or attempts,
+it raises :class:`StoreUnavailableError` while the client can still be told so.
+"""
 
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 
+from iot_pipeline_backend.deadline import seconds_left
 from iot_pipeline_backend.errors import StoreUnavailableError
 
-#: Attempts for one batch call whose items were left unprocessed or failed.
+#: Attempts of one call (or of one batch call's unprocessed remainder).
 MAX_ATTEMPTS = 8
+#: Seconds the writes of an ingest request leave unused, for the undo of its raw writes
+#: (:mod:`.compensation`) should a later call give up.
+UNDO_RESERVE_SECONDS = 2.0
 BASE_DELAY = 0.05
 MAX_DELAY = 2.0
 
 Sleep = Callable[[float], None]
+T = TypeVar("T")
+
+#: Error codes that go away on their own; see
+#: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Programming.Errors.html
+#: and https://docs.aws.amazon.com/general/latest/gr/api-retries.html
+RETRYABLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "TransactionConflictException",
+        "InternalServerError",
+        "InternalError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "KMSThrottlingException",
+    }
+)
+_TRANSIENT_ERRORS = (
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 
 
 def backoff_delay(attempt: int) -> float:
@@ -28,11 +78,66 @@ def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
+def is_transient(exc: BaseException) -> bool:
+    """Whether retrying the same call may succeed (throttling, 5xx, lost connection)."""
+    if isinstance(exc, ClientError):
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        return error_code(exc) in RETRYABLE_CODES or status >= 500
+    return isinstance(exc, _TRANSIENT_ERRORS)
+
+
+def describe(exc: BaseException) -> str:
+    """The AWS error code, or botocore's exception name (never the message text)."""
+    return error_code(exc) if isinstance(exc, ClientError) else type(exc).__name__
+
+
 @contextmanager
 def aws_boundary(what: str) -> Iterator[None]:
     """Map botocore failures to :class:`StoreUnavailableError` (the adapter boundary)."""
     try:
         yield
     except (BotoCoreError, ClientError) as exc:
-        code = error_code(exc) if isinstance(exc, ClientError) else type(exc).__name__
-        raise StoreUnavailableError(f"{what} failed ({code})") from exc
+        raise StoreUnavailableError(f"{what} failed ({describe(exc)})") from exc
+
+
+class Retrier:
+    """Retries transient failures with backoff, within attempts and the time left."""
+
+    def __init__(
+        self,
+        *,
+        sleep: Sleep = time.sleep,
+        max_attempts: int = MAX_ATTEMPTS,
+        time_left: Callable[[], float | None] = seconds_left,
+    ) -> None:
+        self._sleep = sleep
+        self._max_attempts = max_attempts
+        self._time_left = time_left
+
+    def pause(self, attempt: int, what: str, *, reserve: float = 0.0) -> None:
+        """Sleep before retry ``attempt + 1`` (0-based ``attempt`` just failed), or raise.
+
+        ``reserve`` seconds are kept for what must still run after this call (compensation).
+        """
+        if attempt + 1 >= self._max_attempts:
+            raise StoreUnavailableError(f"{what} kept failing after {attempt + 1} attempts")
+        delay = backoff_delay(attempt)
+        left = self._time_left()
+        if left is not None and delay + reserve > left:
+            raise StoreUnavailableError(f"{what} failed with no time left to retry")
+        self._sleep(delay)
+
+    def call(self, what: str, send: Callable[[], T], *, reserve: float = 0.0) -> T:
+        """``send()``, retried while it fails transiently; other failures raise at once."""
+        attempt = 0
+        while True:
+            try:
+                return send()
+            except (BotoCoreError, ClientError) as exc:
+                if not is_transient(exc):
+                    raise StoreUnavailableError(f"{what} failed ({describe(exc)})") from exc
+                try:
+                    self.pause(attempt, what, reserve=reserve)
+                except StoreUnavailableError as gave_up:
+                    raise StoreUnavailableError(f"{gave_up} ({describe(exc)})") from exc
+                attempt += 1

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 from dataclasses import asdict
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from iot_pipeline_common.models import RawItem
 
-from iot_pipeline_backend.adapters.aws._retry import (
-    MAX_ATTEMPTS,
-    Sleep,
-    aws_boundary,
-    backoff_delay,
-)
+from iot_pipeline_backend.adapters.aws._retry import UNDO_RESERVE_SECONDS, Retrier
 from iot_pipeline_backend.domain.messages import group_for_send, pack_messages
 from iot_pipeline_backend.errors import StoreUnavailableError
 from iot_pipeline_backend.ports import Alert
@@ -31,10 +26,10 @@ SUBJECT_MAX = 100
 class SqsReadingQueue:
     """Sends packed readings with SendMessageBatch; failed entries are retried, then raise."""
 
-    def __init__(self, client: SQSClient, queue_url: str, *, sleep: Sleep = time.sleep) -> None:
+    def __init__(self, client: SQSClient, queue_url: str, *, retrier: Retrier) -> None:
         self._client = client
         self._url = queue_url
-        self._sleep = sleep
+        self._retrier = retrier
 
     def enqueue_readings(self, readings: Sequence[RawItem]) -> None:
         """Every reading reaches the queue, or StoreUnavailableError is raised."""
@@ -43,12 +38,15 @@ class SqsReadingQueue:
 
     def _send(self, bodies: list[str]) -> None:
         pending = {str(i): body for i, body in enumerate(bodies)}
-        for attempt in range(MAX_ATTEMPTS):
-            with aws_boundary("SQS SendMessageBatch"):
-                response = self._client.send_message_batch(
-                    QueueUrl=self._url,
-                    Entries=[{"Id": key, "MessageBody": body} for key, body in pending.items()],
-                )
+        attempt = 0
+        while True:
+            entries: Any = [{"Id": key, "MessageBody": body} for key, body in pending.items()]
+            response = self._retrier.call(
+                "SQS SendMessageBatch",
+                partial(self._client.send_message_batch, QueueUrl=self._url, Entries=entries),
+                # Time kept back to undo the raw writes if the send gives up.
+                reserve=UNDO_RESERVE_SECONDS,
+            )
             failed = response.get("Failed", [])
             if any(entry.get("SenderFault") for entry in failed):
                 codes = sorted({str(entry.get("Code")) for entry in failed})
@@ -56,8 +54,10 @@ class SqsReadingQueue:
             pending = {entry["Id"]: pending[entry["Id"]] for entry in failed}
             if not pending:
                 return
-            self._sleep(backoff_delay(attempt))
-        raise StoreUnavailableError("SQS kept failing to accept messages")
+            self._retrier.pause(
+                attempt, "SQS SendMessageBatch (failed entries)", reserve=UNDO_RESERVE_SECONDS
+            )
+            attempt += 1
 
 
 def _subject(text: str) -> str:
@@ -68,17 +68,20 @@ def _subject(text: str) -> str:
 class SnsAlertSink:
     """Publishes each alert to the alert topic as JSON, with ``kind`` as an attribute."""
 
-    def __init__(self, client: SNSClient, topic_arn: str) -> None:
+    def __init__(self, client: SNSClient, topic_arn: str, *, retrier: Retrier) -> None:
         self._client = client
         self._arn = topic_arn
+        self._retrier = retrier
 
     def publish_alert(self, alert: Alert) -> None:
         """Publish; raises StoreUnavailableError when SNS fails."""
         body: dict[str, Any] = asdict(alert)
-        with aws_boundary("SNS Publish"):
-            self._client.publish(
+        self._retrier.call(
+            "SNS Publish",
+            lambda: self._client.publish(
                 TopicArn=self._arn,
                 Subject=_subject(alert.subject),
                 Message=json.dumps(body, default=str),
                 MessageAttributes={"kind": {"DataType": "String", "StringValue": alert.kind}},
-            )
+            ),
+        )

@@ -10,7 +10,7 @@ from iot_pipeline_common import keys
 from iot_pipeline_common.models import ProcessedItem, RawItem
 
 from iot_pipeline_backend.adapters.local.db import Database
-from iot_pipeline_backend.ports import StoredPage
+from iot_pipeline_backend.ports import KeySource, StoredPage
 
 _ItemT = TypeVar("_ItemT", RawItem, ProcessedItem)
 #: Readings looked up per query (two bound parameters each, well under SQLite's limit).
@@ -60,8 +60,13 @@ class SqliteRawReadingStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def store_raw_readings(self, readings: Sequence[RawItem]) -> list[RawItem]:
-        """Insert new readings in one transaction; repeats return the stored original."""
+    def store_raw_readings(
+        self, readings: Sequence[RawItem], *, key_sources: Sequence[KeySource] | None = None
+    ) -> list[RawItem]:
+        """Insert new readings in one transaction; repeats return the stored original.
+
+        ``key_sources`` is not needed: UNIQUE(device_id, reading_id) finds every repeat.
+        """
         keyed: dict[tuple[str, str], RawItem] = {}
         for reading in readings:
             keyed.setdefault((reading.device_id, reading.reading_id), reading)
