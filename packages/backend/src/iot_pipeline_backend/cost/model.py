@@ -33,8 +33,7 @@ from iot_pipeline_common import PipelineConfig, limits
 
 from iot_pipeline_backend.cost import prices
 from iot_pipeline_backend.errors import BackendError
-from iot_pipeline_backend.infra.constants import DEFAULT_RETENTION_DAYS
-from iot_pipeline_backend.infra.constants import LAMBDA_MEMORY_MB
+from iot_pipeline_backend.infra.constants import DEFAULT_RETENTION_DAYS, LAMBDA_MEMORY_MB
 
 #: SQS limits the packing follows.
 SQS_MAX_MESSAGE_BYTES: Final = 256 * 1024
