@@ -129,6 +129,10 @@ class ResourceNames:
     def access_log_group(self) -> str:
         return f"/aws/apigateway/iot-api-{self.suffix}/access"
 
+    def execution_log_group(self, rest_api_id: str) -> str:
+        """Where API Gateway writes a stage's execution logs (the name it always uses)."""
+        return f"API-Gateway-Execution-Logs_{rest_api_id}/{STAGE_NAME}"
+
     def function_log_group(self, function_name: str) -> str:
         """Lambda writes to this group by default; creating it ourselves sets KMS and retention."""
         return f"/aws/lambda/{function_name}"
