@@ -72,3 +72,34 @@ def test_dlq_not_empty_alarms(dev: Synthesized) -> None:
     ]
     assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
     assert alarm["AlarmActions"] == [_topic(dev)]
+
+
+def test_api_5xx_alarm_watches_the_prod_stage(dev: Synthesized) -> None:
+    alarm = _alarm(dev, "iot-pipeline-dev-api-5xx")
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == (
+        "AWS/ApiGateway",
+        "5XXError",
+        "Sum",
+    )
+    dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+    assert dimensions["ApiName"] == "iot-api-dev"
+    assert dimensions["Stage"] == {"Ref": next(iter(dev.of_type("AWS::ApiGateway::Stage")))}
+    assert (alarm["Period"], alarm["Threshold"]) == (300, 5)
+    assert alarm["AlarmActions"] == [_topic(dev)]
+
+
+def test_store_failures_alarm_watches_the_metric_the_handlers_emit(dev: Synthesized) -> None:
+    from iot_pipeline_backend.handlers import observability
+
+    alarm = _alarm(dev, "iot-pipeline-dev-store-failures")
+    # The handlers' Metrics object names the namespace and the service dimension.
+    assert alarm["Namespace"] == observability.METRICS_NAMESPACE
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": observability.SERVICE}]
+    assert (alarm["MetricName"], alarm["Statistic"], alarm["Period"]) == (
+        "StoreFailures",
+        "Sum",
+        300,
+    )
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert alarm["AlarmActions"] == [_topic(dev)]

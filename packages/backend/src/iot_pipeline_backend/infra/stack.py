@@ -104,6 +104,7 @@ class IotPipelineStack(Stack):
             tables={"raw": raw, "processed": processed},
             dead_letter_queue=self.messaging.dead_letter_queue,
             topic=topic,
+            stage=self.api.rest_api.deployment_stage,
         )
         CfnOutput(self, "ApiEndpoint", value=self.api.rest_api.url)
         CfnOutput(self, "RawSensorTableName", value=raw.table_name)
