@@ -86,7 +86,22 @@ def test_stage_writes_access_logs_to_its_log_group(dev: Synthesized) -> None:
         "AWS::ApiGateway::Stage",
         {
             "AccessLogSetting": {
-                "DestinationArn": {"Fn::GetAtt": [group, "Arn"]},
+                # The group's ARN without the ``:*`` suffix its Arn attribute carries.
+                "DestinationArn": {
+                    "Fn::Join": [
+                        "",
+                        [
+                            "arn:",
+                            {"Ref": "AWS::Partition"},
+                            ":logs:",
+                            {"Ref": "AWS::Region"},
+                            ":",
+                            {"Ref": "AWS::AccountId"},
+                            ":log-group:",
+                            {"Ref": group},
+                        ],
+                    ]
+                },
                 "Format": Match.string_like_regexp(r"\$context\.requestId"),
             }
         },
