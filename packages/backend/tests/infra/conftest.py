@@ -52,13 +52,23 @@ class Synthesized:
         return found[0]
 
 
+CDK_JSON = Path(__file__).resolve().parents[2] / "cdk.json"
+
+
+def cdk_json_context() -> dict[str, Any]:
+    """The ``context`` of ``packages/backend/cdk.json``."""
+    context: dict[str, Any] = json.loads(CDK_JSON.read_text())["context"]
+    return context
+
+
 def _synthesize(outdir: Path, **settings: Any) -> Synthesized:
     from aws_cdk import App
     from aws_cdk.assertions import Template
     from iot_pipeline_backend.infra.app import build_stack
     from iot_pipeline_backend.infra.deployment import DeploymentSettings
 
-    app = App(outdir=str(outdir))
+    # The feature flags (and defaults) of cdk.json, as the CDK CLI and app.py apply them.
+    app = App(outdir=str(outdir), context=cdk_json_context())
     deployment = DeploymentSettings(**settings)
     stack = build_stack(app, settings=deployment)
     template = Template.from_stack(stack)

@@ -29,6 +29,24 @@ def test_cdk_json_runs_the_app_entry() -> None:
     assert (BACKEND / "app.py").is_file()
 
 
+def test_cdk_json_sets_every_recommended_feature_flag_of_the_installed_aws_cdk_lib() -> None:
+    # What ``cdk init`` writes for this aws-cdk-lib: its recommended-feature-flags.json.
+    import tarfile
+    from importlib import metadata
+
+    dist = metadata.distribution("aws-cdk-lib")
+    (bundle,) = [
+        f for f in dist.files or [] if str(f).endswith(".jsii.tgz") and "aws-cdk-lib@" in str(f)
+    ]
+    with tarfile.open(dist.locate_file(bundle)) as archive:
+        member = archive.extractfile("package/recommended-feature-flags.json")
+        assert member is not None
+        recommended = json.loads(member.read())
+    context = json.loads((BACKEND / "cdk.json").read_text())["context"]
+    flags = {key: value for key, value in context.items() if key.startswith("@aws-cdk")}
+    assert flags == recommended
+
+
 def test_app_synthesizes_offline_without_credentials(tmp_path: Path) -> None:
     pytest.importorskip("aws_cdk")
     env = {

@@ -78,10 +78,9 @@ def test_ingestion_writes_only_the_raw_table_and_sends_to_the_queue(dev: Synthes
         **_logs("data-ingestion-dev"),
         **XRAY,
         "dynamodb:PutItem": raw,
-        "dynamodb:BatchWriteItem": raw,
-        "dynamodb:ConditionCheckItem": raw,
+        "dynamodb:BatchGetItem": raw,
         "dynamodb:GetItem": raw,
-        "dynamodb:TransactWriteItems": raw,
+        "dynamodb:DeleteItem": raw,
         "sqs:SendMessage": {"iot-ingestion-queue-dev"},
         "ssm:GetParameter": {PARAM + "config"},
     }
@@ -95,10 +94,7 @@ def test_processor_reads_raw_writes_processed_consumes_queue_and_alerts(
     assert permissions(dev, dev.stack.functions.processor.role) == {
         **_logs("data-processor-dev"),
         **XRAY,
-        "dynamodb:GetItem": raw,
-        "dynamodb:BatchGetItem": raw,
         "dynamodb:Query": raw,
-        "dynamodb:PutItem": processed,
         "dynamodb:BatchWriteItem": processed,
         "sqs:ReceiveMessage": queue,
         "sqs:DeleteMessage": queue,
@@ -113,15 +109,13 @@ def test_processor_reads_raw_writes_processed_consumes_queue_and_alerts(
     }
 
 
-def test_query_only_reads_both_tables_and_its_parameters(dev: Synthesized) -> None:
+def test_query_only_queries_both_tables_and_reads_the_token_key(dev: Synthesized) -> None:
     tables = {"raw-sensor-data-dev", "processed-data-dev"}
     assert permissions(dev, dev.stack.functions.query.role) == {
         **_logs("data-query-dev"),
         **XRAY,
-        "dynamodb:GetItem": tables,
-        "dynamodb:BatchGetItem": tables,
         "dynamodb:Query": tables,
-        "ssm:GetParameter": {PARAM + "config", PARAM + "api-key"},
+        "ssm:GetParameter": {PARAM + "api-key"},
         "kms:Decrypt": {SSM_KEYS},
     }
 

@@ -42,6 +42,10 @@ DLQ_RETENTION_DAYS: Final = 14
 DEFAULT_RETENTION_DAYS: Final = 30
 
 METRICS_NAMESPACE: Final = "IoTPipeline"
+#: The handlers' Powertools ``service`` dimension and the metric they add when a store or
+#: enqueue call fails for good (handlers/observability.py; a test keeps them in step).
+METRICS_SERVICE: Final = "iot-pipeline"
+STORE_FAILURES_METRIC: Final = "StoreFailures"
 LOG_LEVEL: Final = "INFO"
 
 # Alarm thresholds, each over one 5-minute period.
@@ -50,6 +54,8 @@ LAMBDA_ERRORS_THRESHOLD: Final = 10
 LAMBDA_THROTTLES_THRESHOLD: Final = 5
 DYNAMODB_THROTTLES_THRESHOLD: Final = 10
 DLQ_MESSAGES_THRESHOLD: Final = 1
+API_5XX_THRESHOLD: Final = 5
+STORE_FAILURES_THRESHOLD: Final = 1
 
 HANDLER_MODULE: Final = "iot_pipeline_backend.handlers"
 
@@ -132,6 +138,10 @@ class ResourceNames:
     @property
     def access_log_group(self) -> str:
         return f"/aws/apigateway/iot-api-{self.suffix}/access"
+
+    def execution_log_group(self, rest_api_id: str) -> str:
+        """Where API Gateway writes a stage's execution logs (the name it always uses)."""
+        return f"API-Gateway-Execution-Logs_{rest_api_id}/{STAGE_NAME}"
 
     def function_log_group(self, function_name: str) -> str:
         """Lambda writes to this group by default; creating it ourselves sets KMS and retention."""

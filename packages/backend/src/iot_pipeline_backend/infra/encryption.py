@@ -56,11 +56,25 @@ class PipelineKey(Construct):
             )
         )
         # Alarms publish to the encrypted alert topic as cloudwatch.amazonaws.com; the
-        # statement is the one AWS documents for alarm actions on an encrypted topic.
+        # statement is the one AWS documents for alarm actions on an encrypted topic
+        # (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html), limited to
+        # this deployment's alarms so no other account's alarm can use the key on its
+        # behalf (confused deputy).
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                 resources=["*"],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {
+                        "aws:SourceArn": stack.format_arn(
+                            service="cloudwatch",
+                            resource="alarm",
+                            resource_name=settings.names.alarm("*"),
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    },
+                },
             )
         )

@@ -1,10 +1,11 @@
-"""Alarms on functions, tables and the dead-letter queue, all publishing to the alert topic."""
+"""Alarms on the API, functions, tables, store failures and the DLQ, all to the alert topic."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from aws_cdk import Duration
+from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_dynamodb as dynamodb
@@ -25,12 +26,18 @@ _TABLE_OPERATIONS = (
     dynamodb.Operation.PUT_ITEM,
     dynamodb.Operation.BATCH_WRITE_ITEM,
     dynamodb.Operation.TRANSACT_WRITE_ITEMS,
+    dynamodb.Operation.DELETE_ITEM,
     dynamodb.Operation.QUERY,
 )
 
 
 class PipelineAlarms(Construct):
-    """Errors and throttles per function, throttled requests per table, DLQ not empty."""
+    """Errors and throttles per function, throttled requests per table, DLQ not empty, the
+    stage's 5XX answers and the handlers' store failures.
+
+    A DynamoDB or SQS outage is answered with a handled 503, which is no Lambda error; the
+    5XX and store-failure alarms are the ones that see it.
+    """
 
     def __init__(
         self,
@@ -42,6 +49,7 @@ class PipelineAlarms(Construct):
         tables: Mapping[str, dynamodb.ITable],
         dead_letter_queue: sqs.IQueue,
         topic: sns.ITopic,
+        stage: apigw.Stage,
     ) -> None:
         super().__init__(scope, construct_id)
         names = settings.names
@@ -85,6 +93,26 @@ class PipelineAlarms(Construct):
             ),
             threshold=constants.DLQ_MESSAGES_THRESHOLD,
             description="Readings failed processing max_receive_count times (see docs/deploy.md)",
+        )
+        self._alarm(
+            "Api5xx",
+            alarm_name=names.alarm("api-5xx"),
+            metric=stage.metric_server_error(period=_PERIOD, statistic="Sum"),
+            threshold=constants.API_5XX_THRESHOLD,
+            description=f"API 5XX answers >= {constants.API_5XX_THRESHOLD} in 5 minutes",
+        )
+        self._alarm(
+            "StoreFailures",
+            alarm_name=names.alarm("store-failures"),
+            metric=cloudwatch.Metric(
+                namespace=constants.METRICS_NAMESPACE,
+                metric_name=constants.STORE_FAILURES_METRIC,
+                dimensions_map={"service": constants.METRICS_SERVICE},
+                period=_PERIOD,
+                statistic="Sum",
+            ),
+            threshold=constants.STORE_FAILURES_THRESHOLD,
+            description="A DynamoDB, SQS or SNS call failed after retries (see docs/deploy.md)",
         )
 
     def _alarm(
