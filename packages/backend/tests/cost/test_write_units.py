@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from iot_pipeline_backend.cost.model import Assumptions, raw_write_units_per_reading
+from iot_pipeline_backend.cost.model import Assumptions, write_units_per_reading
 from iot_pipeline_backend.domain.ingest import ingest_readings
 from iot_pipeline_backend.domain.messages import unpack_message
 from iot_pipeline_backend.domain.process import process_readings
@@ -139,7 +139,7 @@ def test_given_readings_of_each_shape_then_the_write_units_counted_equal_the_mod
     # THEN per reading, each component costs what the model prices for that item size
     per_reading = {part: units / READINGS for part, units in written_once.items()}
     mean_raw_bytes = sum(meter.raw_item_bytes) / len(meter.raw_item_bytes)
-    modelled = raw_write_units_per_reading(
+    modelled = write_units_per_reading(
         Assumptions(
             readings_per_second=1,
             bytes_per_reading=math.ceil(mean_raw_bytes),

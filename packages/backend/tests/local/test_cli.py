@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from iot_pipeline_backend.cli import main
 
@@ -45,6 +46,19 @@ def test_given_config_with_bad_value_then_start_refused_naming_it(tmp_path: Path
     result = CliRunner().invoke(main, ["local", "--port", "0", "--data-dir", str(tmp_path)])
     assert result.exit_code == 2
     assert "batch_size" in result.output
+
+
+def test_given_backend_aws_without_its_variables_then_start_refused_naming_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("RAW_TABLE_NAME", "QUEUE_URL", "IOT_PIPELINE_BACKEND"):
+        monkeypatch.delenv(name, raising=False)
+    result = CliRunner().invoke(
+        main, ["local", "--port", "0", "--data-dir", str(tmp_path), "--backend", "aws"]
+    )
+    assert result.exit_code == 2
+    assert "RAW_TABLE_NAME" in result.output and "QUEUE_URL" in result.output
+    assert not (tmp_path / "endpoint").exists()
 
 
 def test_given_port_0_when_started_then_banner_shows_real_port_and_sigterm_stops_it(

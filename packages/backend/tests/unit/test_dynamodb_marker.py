@@ -1,9 +1,10 @@
-"""The raw table's idempotency marker holds keys only, and still finds the original."""
+"""The raw table's write paths: keys-only markers, conditional puts, repairs and races."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from iot_pipeline_backend.adapters.aws.dynamodb import to_attributes
 from iot_pipeline_common.models import RawItem
 
 
@@ -63,3 +64,78 @@ def test_given_retention_then_the_marker_expires_with_its_reading(aws: Any) -> N
         Key={"device_id": {"S": "device-123"}, "sk": {"S": "id#r-1"}},
     )["Item"]
     assert marker["expires_at"] == {"N": "1707906600"}
+
+
+def _raw_items(aws: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = aws.session.client("dynamodb").scan(
+        TableName="raw-sensor-data-test"
+    )["Items"]
+    return items
+
+
+def _calls(aws: Any) -> list[str]:
+    seen: list[str] = []
+    aws.adapters.clients["dynamodb"].meta.events.register(
+        "before-call.dynamodb", lambda model, **_: seen.append(model.name)
+    )
+    return seen
+
+
+def test_given_a_client_keyed_reading_then_one_conditional_put_and_no_marker(aws: Any) -> None:
+    calls = _calls(aws)
+    reading = _reading(timestamp=1705314600000)
+    # WHEN a reading with its device timestamp and reading id is stored, then repeated
+    assert aws.adapters.raw.store_raw_readings([reading], key_sources=["client"]) == [reading]
+    repeat = reading.model_copy(update={"ingested_at": "2024-01-15T10:31:00Z"})
+    assert aws.adapters.raw.store_raw_readings([repeat], key_sources=["client"]) == [reading]
+    # THEN one item, no marker; the repeat was found by BatchGetItem and wrote nothing
+    assert [i["sk"]["S"] for i in _raw_items(aws)] == ["1705314600000#r-1"]
+    assert calls == ["BatchGetItem", "PutItem", "BatchGetItem"]
+
+
+def test_given_a_server_made_id_then_no_lookup_and_no_marker(aws: Any) -> None:
+    calls = _calls(aws)
+    aws.adapters.raw.store_raw_readings(
+        [_reading(timestamp=1705314600000)], key_sources=["server_id"]
+    )
+    assert calls == ["PutItem"]
+    assert len(_raw_items(aws)) == 1
+
+
+def test_given_a_marker_whose_reading_is_missing_then_the_next_attempt_fills_it_in(
+    aws: Any,
+) -> None:
+    # GIVEN an earlier attempt that claimed the marker and then failed before its reading
+    aws.session.client("dynamodb").put_item(
+        TableName="raw-sensor-data-test",
+        Item={
+            "device_id": {"S": "device-123"},
+            "sk": {"S": "id#r-1"},
+            "reading_sk": {"S": "1705314600000#r-1"},
+        },
+    )
+    # WHEN the reading comes again, with another server time
+    (stored,) = aws.adapters.raw.store_raw_readings([_reading(timestamp=1705314999999)])
+    # THEN it is stored under the marker's key, once
+    assert stored.timestamp == 1705314600000
+    assert sorted(i["sk"]["S"] for i in _raw_items(aws)) == ["1705314600000#r-1", "id#r-1"]
+
+
+def test_given_a_repeat_written_between_lookup_and_put_then_its_original_is_returned(
+    aws: Any,
+) -> None:
+    original = _reading(timestamp=1705314600000)
+    racer = original.model_copy(update={"ingested_at": "2024-01-15T10:30:05Z"})
+    other = aws.session.client("dynamodb")
+
+    def concurrent_writer(**_: Any) -> None:
+        if not _raw_items(aws):  # the other request's put lands first, once
+            other.put_item(TableName="raw-sensor-data-test", Item=to_attributes(original))
+
+    aws.adapters.clients["dynamodb"].meta.events.register(
+        "before-call.dynamodb.PutItem", concurrent_writer
+    )
+    # WHEN this request's conditional put finds the key taken
+    assert aws.adapters.raw.store_raw_readings([racer], key_sources=["client"]) == [original]
+    # THEN the original stays, unchanged
+    assert len(_raw_items(aws)) == 1

@@ -307,7 +307,7 @@ def _write_units(item_bytes: int) -> int:
     return math.ceil(item_bytes / DYNAMODB_WRITE_UNIT_BYTES)
 
 
-def raw_write_units_per_reading(a: Assumptions) -> dict[str, float]:
+def write_units_per_reading(a: Assumptions) -> dict[str, float]:
     """Write units per reading by item kind, as the adapters write them (1 per started KB).
 
     ``raw`` and ``processed`` are one put each; ``marker`` is the keys-only marker of the
@@ -367,7 +367,7 @@ def estimate_monthly_cost(assumptions: Assumptions) -> CostEstimate:
         )
     )
 
-    write_units = raw_write_units_per_reading(a)
+    write_units = write_units_per_reading(a)
     raw_wru = readings * write_units["raw"]
     marker_wru = readings * write_units["marker"]
     processed_wru = readings * write_units["processed"]

@@ -19,6 +19,7 @@ from iot_pipeline_backend.local.runtime import (
     DEFAULT_HOST,
     DEFAULT_PORT,
     DEFAULT_REGION,
+    Backend,
     LocalPipeline,
 )
 
@@ -94,7 +95,20 @@ _data_dir_option = click.option(
     show_default=True,
     help="Threshold of the structured JSON logs written to stderr.",
 )
-def local(host: str, port: int, data_dir: Path, region: str, log_level: str) -> None:
+@click.option(
+    "--backend",
+    type=click.Choice(["local", "aws"]),
+    default="local",
+    show_default=True,
+    help="local: SQLite in DATA_DIR. aws: the handlers use the AWS adapters, configured like "
+    "the deployed functions by the environment (RAW_TABLE_NAME, PROCESSED_TABLE_NAME, "
+    "QUEUE_URL, ALERT_TOPIC_ARN, CONFIG_PARAMETER_NAME, API_KEY_PARAMETER_NAME, AWS "
+    "credentials; AWS_ENDPOINT_URL for an emulator), and the poller receives from the SQS "
+    "queue: a local, SigV4-verifying gateway in front of AWS resources.",
+)
+def local(
+    host: str, port: int, data_dir: Path, region: str, log_level: str, backend: Backend
+) -> None:
     """Run the whole pipeline on this machine: API gateway, queue poller, SQLite storage.
 
     Serves POST /prod/ingest, POST /prod/process and GET /prod/query with SigV4 (AWS_IAM)
@@ -107,7 +121,9 @@ def local(host: str, port: int, data_dir: Path, region: str, log_level: str) -> 
     configure_logging(log_level)
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", log_level.upper())
     try:
-        pipeline = LocalPipeline(data_dir=data_dir, region=region, host=host, port=port)
+        pipeline = LocalPipeline(
+            data_dir=data_dir, region=region, host=host, port=port, backend=backend
+        )
         pipeline.start()
     except (ConfigError, SettingsError) as exc:
         raise StartupError(str(exc)) from None

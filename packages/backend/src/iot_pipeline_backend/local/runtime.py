@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Generator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 from iot_pipeline_common import limits
@@ -32,7 +32,7 @@ from iot_pipeline_backend.local.credentials import LocalCredentials, load_or_cre
 from iot_pipeline_backend.local.datadir import DataDirLock, prepare_data_dir
 from iot_pipeline_backend.local.gateway import HEALTH_PATH, Gateway, LambdaHandler, Route
 from iot_pipeline_backend.local.logs import LOGGER_NAME
-from iot_pipeline_backend.local.poller import DEFAULT_REGION, QueuePoller
+from iot_pipeline_backend.local.poller import DEFAULT_REGION, PollableQueue, QueuePoller
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -49,6 +49,11 @@ FUNCTION_NAMES = {
 
 _log = logging.getLogger(f"{LOGGER_NAME}.runtime")
 
+#: ``local``: SQLite in the data directory. ``aws``: the AWS adapters, configured like a
+#: Lambda function by the environment (table, queue, topic, parameter names; credentials;
+#: ``AWS_ENDPOINT_URL`` for an emulator), with the poller receiving from the SQS queue.
+Backend = Literal["local", "aws"]
+
 
 class _GatewayServer(uvicorn.Server):
     """uvicorn without its own signal handling: the runtime owns SIGINT/SIGTERM."""
@@ -63,13 +68,15 @@ def validate_config(data_dir: Path) -> None:
     JsonFileConfigSource(data_dir / CONFIG_FILE).load_config()
 
 
-def point_handlers_at(data_dir: Path, *, region: str) -> dict[str, str | None]:
+def point_handlers_at(
+    data_dir: Path, *, region: str, backend: Backend = "local"
+) -> dict[str, str | None]:
     """Set the environment the handlers read (the same variables the CDK stack sets).
 
     Returns the previous values, for :func:`restore_environment`.
     """
     wanted = {
-        settings.ENV_BACKEND: "local",
+        settings.ENV_BACKEND: backend,
         settings.ENV_DATA_DIR: str(data_dir),
         "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION") or region,
     }
@@ -143,6 +150,7 @@ class LocalPipeline:
         port: int = DEFAULT_PORT,
         routes: Sequence[Route] | None = None,
         poll_queue: bool = True,
+        backend: Backend = "local",
     ) -> None:
         self.data_dir = data_dir.resolve()
         self.region = region
@@ -151,11 +159,13 @@ class LocalPipeline:
         self.port = port
         self._routes = routes
         self._poll_queue = poll_queue
+        self.backend: Backend = backend
         prepare_data_dir(self.data_dir)
         self._lock = DataDirLock(self.data_dir)
         self.credentials: LocalCredentials = load_or_create_credentials(self.data_dir)
         validate_config(self.data_dir)
-        self._adapters: LocalAdapters | None = None
+        self._adapters: Adapters | None = None
+        self._polled: PollableQueue | None = None
         self._previous_adapters: Adapters | None = None
         self._previous_environment: dict[str, str | None] | None = None
         self._poller: QueuePoller | None = None
@@ -205,14 +215,23 @@ class LocalPipeline:
         )
 
     def _start_serving(self, sock: socket.socket, *, timeout: float) -> None:
-        self._previous_environment = point_handlers_at(self.data_dir, region=self.region)
+        self._previous_environment = point_handlers_at(
+            self.data_dir, region=self.region, backend=self.backend
+        )
         verifier = SigV4Verifier(
             access_key=self.credentials.access_key,
             secret_key=self.credentials.secret_key,
             region=self.region,
         )
         # One adapter set for the gateway's handlers and the poller: one database handle.
-        self._adapters = LocalAdapters.open(self.data_dir)
+        if self.backend == "aws":
+            from iot_pipeline_backend.adapters.aws import AwsAdapters
+
+            aws = AwsAdapters.from_settings(settings.Settings.from_env())
+            self._adapters, self._polled = aws, aws.polled_queue
+        else:
+            local = LocalAdapters.open(self.data_dir)
+            self._adapters, self._polled = local, local.queue
         self._previous_adapters = use_adapters(self._adapters)
         invocation_lock = threading.Lock()
         routes = (
@@ -249,9 +268,9 @@ class LocalPipeline:
         processor = next((r.handler for r in routes if r.resource == "/process"), None)
         if processor is None:
             raise SettingsError("the queue poller needs the processor's POST /process route")
-        assert self._adapters is not None
+        assert self._adapters is not None and self._polled is not None
         self._poller = QueuePoller(
-            queue=self._adapters.queue,
+            queue=self._polled,
             handler=processor,
             config=self._adapters.config,
             region=self.region,
@@ -311,6 +330,7 @@ class LocalPipeline:
             self._previous_adapters = None
             self._adapters.close()
             self._adapters = None
+            self._polled = None
         if self._previous_environment is not None:
             restore_environment(self._previous_environment)
             self._previous_environment = None

@@ -18,6 +18,7 @@ from iot_pipeline_backend.adapters.aws.compensation import RawWriteUndo
 from iot_pipeline_backend.adapters.aws.dynamodb import DynamoProcessedReadingStore
 from iot_pipeline_backend.adapters.aws.messaging import SnsAlertSink, SqsReadingQueue
 from iot_pipeline_backend.adapters.aws.parameters import SsmConfigSource, SsmTokenKey
+from iot_pipeline_backend.adapters.aws.polling import SqsPolledQueue
 from iot_pipeline_backend.adapters.aws.raw import DynamoRawReadingStore
 from iot_pipeline_backend.adapters.aws.timeseries import DynamoTimeSeriesStore
 from iot_pipeline_backend.errors import SettingsError
@@ -31,6 +32,7 @@ __all__ = [
     "DynamoRawReadingStore",
     "DynamoTimeSeriesStore",
     "SnsAlertSink",
+    "SqsPolledQueue",
     "SqsReadingQueue",
     "SsmConfigSource",
     "SsmTokenKey",
@@ -79,6 +81,9 @@ class AwsAdapters:
         sns = session.client("sns", config=CLIENT_CONFIG)
         self.clients.update(sqs=sqs, sns=sns)
         self.queue = SqsReadingQueue(sqs, settings.queue_url, retrier=retrier)
+        #: The queue as the local runtime's poller receives from it (``iot-pipeline local``
+        #: in front of AWS resources); the deployed stack uses the event source mapping.
+        self.polled_queue = SqsPolledQueue(sqs, settings.queue_url, retrier=retrier)
         self.alerts = SnsAlertSink(sns, settings.alert_topic_arn, retrier=retrier)
         self.config = SsmConfigSource(ssm, settings.config_parameter_name)
         self.token_key = SsmTokenKey(ssm, settings.api_key_parameter_name)

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TypeVar
 
 from botocore.exceptions import (
@@ -89,15 +88,6 @@ def is_transient(exc: BaseException) -> bool:
 def describe(exc: BaseException) -> str:
     """The AWS error code, or botocore's exception name (never the message text)."""
     return error_code(exc) if isinstance(exc, ClientError) else type(exc).__name__
-
-
-@contextmanager
-def aws_boundary(what: str) -> Iterator[None]:
-    """Map botocore failures to :class:`StoreUnavailableError` (the adapter boundary)."""
-    try:
-        yield
-    except (BotoCoreError, ClientError) as exc:
-        raise StoreUnavailableError(f"{what} failed ({describe(exc)})") from exc
 
 
 class Retrier:
