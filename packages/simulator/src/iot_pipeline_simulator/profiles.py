@@ -170,13 +170,14 @@ PROFILES: dict[str, DeviceProfile] = {
         ),
         DeviceProfile(
             name="factory",
-            description="Machine monitors: hot, vibrating, noisy; frequent spikes and stuck "
-            "sensors, wired network (few delivery problems, some retries sent twice).",
+            description="Machine monitors: warm (~38 °C), vibrating, noisy; frequent spikes and "
+            "stuck sensors, wired network (few delivery problems, some retries sent twice).",
             sensors=(
                 SensorModel(
                     "temperature",
                     "°C",
-                    55,
+                    # Below the default 50 °C anomaly limit, so only the spikes are flagged.
+                    38,
                     0,
                     150,
                     amplitude=4,

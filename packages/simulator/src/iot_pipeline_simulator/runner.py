@@ -19,11 +19,12 @@ import heapq
 import itertools
 from array import array
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol
 
 from iot_pipeline_common import limits
+from iot_pipeline_common.models import PipelineConfig
 
 from iot_pipeline_simulator.devices import Fleet, Send
 from iot_pipeline_simulator.errors import RunConfigError
@@ -130,7 +131,10 @@ class RunTotals:
     readings: int = 0
     requests: int = 0
     sent: int = 0
+    #: ``200`` answers, duplicate sends included (the report counts distinct readings).
     acknowledged: int = 0
+    #: First sends acknowledged with a value outside the default anomaly ranges.
+    anomalies_expected: int = 0
     rejected_expected: int = 0
     rejected_unexpected: int = 0
     #: Invalid on purpose yet acknowledged: the pipeline's validation let it through.
@@ -145,6 +149,22 @@ class RunTotals:
     error_samples: dict[str, str] = field(default_factory=dict)
     faults: Counter[str] = field(default_factory=Counter)
     deliveries: Counter[str] = field(default_factory=Counter)
+
+
+_DEFAULT_RANGES = PipelineConfig().ranges
+
+
+def outside_default_ranges(sensor_data: Mapping[str, float]) -> bool:
+    """True when the processor's default anomaly ranges flag this reading."""
+    for name, value in sensor_data.items():
+        bounds = _DEFAULT_RANGES.get(name)
+        if bounds is None:
+            continue
+        if (bounds.min is not None and value < bounds.min) or (
+            bounds.max is not None and value > bounds.max
+        ):
+            return True
+    return False
 
 
 class DeviceLedger:
@@ -411,6 +431,8 @@ class LoadRunner:
                 totals.accepted_invalid += 1
             elif ack.timestamp != reading.timestamp and send.kind != "duplicate":
                 totals.previously_stored += 1
+            if send.kind != "duplicate" and outside_default_ranges(reading.sensor_data):
+                totals.anomalies_expected += 1
             self.ledger.acknowledge(reading.device, reading.seq, ack.timestamp)
         if len(acks) != len(sends):
             self._count_error("short_batch_reply", "fewer items than readings", len(sends))
