@@ -182,7 +182,7 @@ def test_given_a_profile_then_its_normal_readings_stay_inside_the_default_anomal
     name: str,
 ) -> None:
     # GIVEN the processor's default anomaly ranges (temperature -20..50 °C, ...)
-    from iot_pipeline_simulator.runner import outside_default_ranges
+    from iot_pipeline_simulator.profiles import outside_default_ranges
 
     fleet = Fleet(profile=PROFILES[name], devices=4, rate=1, seed=3, start_ms=1_700_000_000_000)
     clean = [

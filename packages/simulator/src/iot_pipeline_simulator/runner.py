@@ -19,15 +19,15 @@ import heapq
 import itertools
 from array import array
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol
 
 from iot_pipeline_common import limits
-from iot_pipeline_common.models import PipelineConfig
 
 from iot_pipeline_simulator.devices import Fleet, Send
 from iot_pipeline_simulator.errors import RunConfigError
+from iot_pipeline_simulator.profiles import outside_default_ranges
 from iot_pipeline_simulator.stats import LatencyHistogram, Timeline
 
 BatchBy = Literal["fleet", "device"]
@@ -149,22 +149,6 @@ class RunTotals:
     error_samples: dict[str, str] = field(default_factory=dict)
     faults: Counter[str] = field(default_factory=Counter)
     deliveries: Counter[str] = field(default_factory=Counter)
-
-
-_DEFAULT_RANGES = PipelineConfig().ranges
-
-
-def outside_default_ranges(sensor_data: Mapping[str, float]) -> bool:
-    """True when the processor's default anomaly ranges flag this reading."""
-    for name, value in sensor_data.items():
-        bounds = _DEFAULT_RANGES.get(name)
-        if bounds is None:
-            continue
-        if (bounds.min is not None and value < bounds.min) or (
-            bounds.max is not None and value > bounds.max
-        ):
-            return True
-    return False
 
 
 class DeviceLedger:
