@@ -116,10 +116,17 @@ def openapi(session: nox.Session) -> None:
     )
 
 
+#: What the demo needs: the four packages and their runtime dependencies, no dev or CDK group.
+DEMO_SYNC = ["uv", "sync", "--all-packages", "--locked", "--no-dev", "--inexact"]
+
+
 @nox.session
 def demo(session: nox.Session) -> None:
     """The quick start: local pipeline, simulated devices, a query, a summary."""
-    _sync(session)
+    # A first-time user runs this before anything else: install only what running the
+    # pipeline needs (~60 MB, not the ~500 MB of test and CDK tooling). --inexact leaves
+    # packages other sessions installed in place, so neither side reinstalls the other's.
+    session.run(*DEMO_SYNC, external=True)
     _run(session, "python", "scripts/demo.py", *session.posargs)
 
 

@@ -29,7 +29,12 @@ def _step(text: str) -> None:
     print(f"\n\033[1m==> {text}\033[0m" if sys.stdout.isatty() else f"\n==> {text}", flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
+#: How to keep the data dir and reports: ``dev.py`` passes what follows ``--`` to this script.
+KEEP_DATA_HINT = "python3 dev.py demo -- --data-dir DIR"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The demo's options (``python3 dev.py demo -- --devices 50 --data-dir DIR``)."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
@@ -44,9 +49,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=42, help="simulation seed (default 42)")
     parser.add_argument(
-        "--data-dir", type=Path, help="keep the pipeline's data here (default: temp)"
+        "--data-dir",
+        type=Path,
+        help=f"keep the pipeline's data and the reports here (default: temp); {KEEP_DATA_HINT}",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="iot-pipeline-demo-") as tmp:
         data_dir = args.data_dir or Path(tmp) / "data"
@@ -110,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
             code = pipeline.terminate()
             print(f"pipeline exited with {code}")
         print(
-            f"\nHTML report: {html if args.data_dir else '(temporary; pass --data-dir to keep it)'}"
+            f"\nHTML report: {html}"
+            if args.data_dir
+            else f"\nHTML report: (temporary; to keep it: {KEEP_DATA_HINT})"
         )
         ok = verify.returncode == 0
         print(

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import pytest
 from iot_pipeline_backend.local.testing import running_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,3 +77,53 @@ def test_given_running_local_pipeline_when_readme_python_example_runs_then_it_pr
     assert result.returncode == 0, result.stderr
     assert "stored raw: " in result.stdout
     assert result.stdout.strip().endswith("processed: 77.9 60 processed"), result.stdout
+
+
+def _load(path: Path, name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_given_the_demo_hint_then_dev_py_passes_the_data_dir_through_to_the_demo() -> None:
+    demo = _load(ROOT / "scripts" / "demo.py", "demo_script")
+    # GIVEN the hint the demo prints: python3 dev.py demo -- --data-dir DIR
+    words = demo.KEEP_DATA_HINT.split()
+    assert words[:3] == ["python3", "dev.py", "demo"] and words[3] == "--"
+    # THEN the words after "--" are options the demo accepts (nox hands them over as posargs)
+    args = demo.build_parser().parse_args(words[4:])
+    assert args.data_dir == Path("DIR")
+
+
+def test_given_the_demo_session_then_it_installs_only_what_running_needs(tmp_path: Path) -> None:
+    uv = shutil.which("uv") or str(ROOT / ".tools" / "bin" / "uv")
+    if not Path(uv).exists():
+        pytest.skip("uv is not installed (python3 dev.py installs it into .tools/)")
+    # GIVEN the demo session's install command (read from the noxfile: nox may not be
+    # importable here), into a fresh environment
+    tree = ast.parse((ROOT / "noxfile.py").read_text())
+    (demo_sync,) = [
+        ast.literal_eval(node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign | ast.AnnAssign)
+        and getattr(node.targets[0] if isinstance(node, ast.Assign) else node.target, "id", "")
+        == "DEMO_SYNC"
+    ]
+    env = {
+        **os.environ,
+        "UV_PROJECT_ENVIRONMENT": str(tmp_path / "env"),
+        "UV_PYTHON_DOWNLOADS": "never",
+    }
+    command = [uv, *demo_sync[1:], "-q", "--python", sys.executable]
+    subprocess.run(command, cwd=ROOT, env=env, check=True, timeout=300)
+    python = tmp_path / "env" / "bin" / "python"
+    # THEN the pipeline, SDK and simulator are there, and no test, type-check or CDK tooling
+    probe = "import importlib.util as u, sys; print(*(bool(u.find_spec(m)) for m in sys.argv[1:]))"
+    wanted = ["iot_pipeline_backend.local", "iot_pipeline_sdk", "iot_pipeline_simulator", "uvicorn"]
+    unwanted = ["aws_cdk", "mypy", "pytest", "moto", "schemathesis"]
+    found = subprocess.run(
+        [python, "-c", probe, *wanted, *unwanted], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert found == ["True"] * len(wanted) + ["False"] * len(unwanted)

@@ -112,3 +112,22 @@ def test_given_an_unreachable_pipeline_when_running_then_the_preflight_fails_fas
     assert "127.0.0.1:9" in result.output
     assert "Traceback" not in result.output
     assert "secret" not in result.output
+
+
+def test_given_a_missing_credentials_file_when_running_then_exit_2_naming_the_file(
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "data" / "credentials"
+    result = CliRunner().invoke(
+        main,
+        ["run", "--endpoint", "http://127.0.0.1:1/prod", "--devices", "1", "--duration", "1"],
+        env={
+            "AWS_SHARED_CREDENTIALS_FILE": str(missing),
+            "AWS_PROFILE": "iot-pipeline-local",
+            "AWS_REGION": "us-east-1",
+        },
+    )
+    assert result.exit_code == 2
+    assert f"credentials file {missing} (from AWS_SHARED_CREDENTIALS_FILE) does not exist" in (
+        result.output
+    )

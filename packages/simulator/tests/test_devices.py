@@ -175,3 +175,22 @@ def test_given_bad_options_then_clear_errors() -> None:
         Fleet(profile=PROFILES["clean"], devices=0, rate=1, seed=1, start_ms=0)
     with pytest.raises(ProfileError, match="accepted range"):
         SensorModel("humidity", "%", 50, 0, 120)
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_given_a_profile_then_its_normal_readings_stay_inside_the_default_anomaly_ranges(
+    name: str,
+) -> None:
+    # GIVEN the processor's default anomaly ranges (temperature -20..50 °C, ...)
+    from iot_pipeline_simulator.profiles import outside_default_ranges
+
+    fleet = Fleet(profile=PROFILES[name], devices=4, rate=1, seed=3, start_ms=1_700_000_000_000)
+    clean = [
+        send.reading
+        for device in range(4)
+        for send in fleet.readings(device, 2000)
+        if not send.reading.faults
+    ]
+    # THEN readings without an injected fault are (nearly) never flagged: anomalies mean faults
+    flagged = sum(outside_default_ranges(r.sensor_data) for r in clean)
+    assert flagged <= 0.01 * len(clean), (name, flagged, len(clean))

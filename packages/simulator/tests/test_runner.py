@@ -156,3 +156,29 @@ async def test_given_invalid_readings_then_they_go_through_the_unchecked_path_al
     result = await _run(pipeline, fleet, duration_s=1.0, batch_size=20)
     assert pipeline.invalid_sent == result.totals.rejected_expected > 0
     assert result.totals.rejected_before_sending == 0
+
+
+async def test_given_duplicate_sends_then_run_and_verify_count_acknowledged_the_same_way(
+    memory_pipeline: Any,
+) -> None:
+    from iot_pipeline_simulator.report import build_report
+    from iot_pipeline_simulator.verify import verify_run
+
+    # GIVEN a fleet whose devices resend many readings (duplicates) and spike (anomalies)
+    profile = DeviceProfile(
+        name="dupes",
+        description="resends",
+        sensors=PROFILES["factory"].sensors,
+        faults=FaultRates(spike=0.2),
+        delivery=DeliveryBehaviour(duplicate=0.3, duplicate_delay_s=0.01),
+    )
+    pipeline = memory_pipeline()
+    fleet = Fleet(profile=profile, devices=4, rate=20, seed=5, start_ms=1_700_000_000_000)
+    result = await LoadRunner(sink=pipeline, fleet=fleet, options=RunOptions(duration_s=0.5)).run()
+    report = build_report(result, endpoint="http://127.0.0.1:1/prod", region=None, aws_profile=None)
+    verdict = await verify_run(report, pipeline.stored, wait_s=0)
+    # THEN "acknowledged" means distinct readings in both, and the answers are counted apart
+    assert report.totals.acknowledged == verdict.totals()["acknowledged"] > 0
+    assert report.totals.acknowledgements > report.totals.acknowledged
+    # AND the run summary counts the readings the processor will flag
+    assert report.totals.anomalies_expected > 0

@@ -68,8 +68,7 @@ def _sensor_number(value: Any) -> int | float:
 
 
 SensorValue = Annotated[
-    # ``int | float``, not ``float``: the type also picks the serializer, and a float
-    # serializer writes the validated 60 as 60.0 in every client's JSON.
+    # Not ``float``: the type picks the serializer too, and a float one writes 60 as 60.0.
     int | float,
     PlainValidator(_sensor_number),
     WithJsonSchema(
@@ -100,9 +99,8 @@ def _device_time(value: int) -> int:
     )
 
 
+# Not before 2000; the schema keeps the wider range: only this message can say "milliseconds".
 DeviceTimestamp = Annotated[EpochMillis, AfterValidator(_device_time)]
-"""A device's reading time: epoch milliseconds, not before 2000 (the schema keeps the wider
-range; the validator's message says "milliseconds", which a schema error cannot)."""
 Seq = Annotated[StrictInt, Field(ge=limits.SEQ_MIN, le=limits.SEQ_MAX)]
 EventDate = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")]
 """A UTC calendar day, ``YYYY-MM-DD``."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import botocore.exceptions
 import botocore.session
@@ -82,8 +83,39 @@ def botocore_session(
         if profile is not None:
             session.get_scoped_config()
     except botocore.exceptions.ProfileNotFound as exc:
-        raise ConfigurationError(f"AWS profile {profile!r} not found: {exc}") from exc
+        missing = _missing_credentials_file(credentials_file)
+        if missing is not None:
+            raise ConfigurationError(f"AWS profile {profile!r}: {missing}") from exc
+        where = _named_credentials_file(credentials_file)
+        in_file = f" in {where[0]} or the AWS config file" if where is not None else ""
+        raise ConfigurationError(f"AWS profile {profile!r} not found{in_file}: {exc}") from exc
     return session
+
+
+def _named_credentials_file(
+    credentials_file: str | os.PathLike[str] | None,
+) -> tuple[Path, str] | None:
+    """The credentials file the caller named, and where it was named; ``None`` for none."""
+    if credentials_file is not None:
+        return Path(os.fspath(credentials_file)), "credentials_file="
+    from_env = os.environ.get("AWS_SHARED_CREDENTIALS_FILE")
+    if from_env:
+        return Path(from_env).expanduser(), "AWS_SHARED_CREDENTIALS_FILE"
+    return None
+
+
+def _missing_credentials_file(credentials_file: str | os.PathLike[str] | None) -> str | None:
+    # botocore skips a missing credentials file silently, then reports "profile not found";
+    # the file is the thing to fix, so say so.
+    named = _named_credentials_file(credentials_file)
+    if named is None or named[0].is_file():
+        return None
+    path, origin = named
+    relative = "" if path.is_absolute() else " (a relative path is read from the current directory)"
+    return (
+        f"credentials file {path} (from {origin}) does not exist{relative}; "
+        "for the local runtime it is <data-dir>/credentials, printed by its banner"
+    )
 
 
 def resolve_credentials(session: botocore.session.Session) -> CredentialSource:
@@ -94,6 +126,11 @@ def resolve_credentials(session: botocore.session.Session) -> CredentialSource:
     try:
         credentials = session.get_credentials()
     except botocore.exceptions.BotoCoreError as exc:
+        configured = session.get_config_variable("credentials_file")
+        named = None if configured == os.environ.get("AWS_SHARED_CREDENTIALS_FILE") else configured
+        missing = _missing_credentials_file(named)
+        if isinstance(exc, botocore.exceptions.ProfileNotFound) and missing is not None:
+            raise ConfigurationError(f"cannot load AWS credentials: {missing}") from exc
         raise ConfigurationError(f"cannot load AWS credentials: {exc}") from exc
     if credentials is None:
         raise ConfigurationError(

@@ -79,8 +79,8 @@ def main() -> None:
     \b
     Start the local pipeline, run 100 greenhouse devices for 30 s, then check nothing was lost:
       iot-pipeline local --data-dir .iot-pipeline &
-      export AWS_SHARED_CREDENTIALS_FILE=.iot-pipeline/credentials AWS_PROFILE=iot-pipeline-local
-      export AWS_REGION=us-east-1
+      export AWS_SHARED_CREDENTIALS_FILE="$PWD/.iot-pipeline/credentials"
+      export AWS_PROFILE=iot-pipeline-local AWS_REGION=us-east-1
       iot-sim run --endpoint http://127.0.0.1:8000/prod --devices 100 --rate 1 --duration 30 \\
           --report-json run.json --report-html run.html
       iot-sim verify --report-json run.json

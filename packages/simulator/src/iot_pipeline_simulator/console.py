@@ -89,7 +89,15 @@ def run_summary(report: RunReport) -> Table:
         ("seed", str(report.seed)),
         ("readings generated", f"{t.readings:,} ({t.dropouts:,} slots dropped out)"),
         ("sent (incl. duplicates)", f"{t.sent:,} in {t.requests:,} requests"),
-        ("acknowledged", f"{t.acknowledged:,}"),
+        (
+            "acknowledged",
+            f"{t.acknowledged:,} distinct readings ({t.acknowledgements:,} answers, "
+            "duplicate sends included)",
+        ),
+        (
+            "anomalies expected",
+            f"{t.anomalies_expected:,} outside the default anomaly ranges (flagged when processed)",
+        ),
         ("rejected as expected", f"{t.rejected_expected:,} (injected out-of-range)"),
         ("rejected unexpectedly", f"{t.rejected_unexpected:,}"),
         ("invalid but accepted", f"{t.accepted_invalid:,}"),

@@ -9,9 +9,11 @@ arrivals, bursts after an offline spell). ``iot-sim profiles`` prints them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from iot_pipeline_common import limits
+from iot_pipeline_common.models import PipelineConfig
 
 from iot_pipeline_simulator.errors import ProfileError
 
@@ -170,13 +172,14 @@ PROFILES: dict[str, DeviceProfile] = {
         ),
         DeviceProfile(
             name="factory",
-            description="Machine monitors: hot, vibrating, noisy; frequent spikes and stuck "
-            "sensors, wired network (few delivery problems, some retries sent twice).",
+            description="Machine monitors: warm (~38 °C), vibrating, noisy; frequent spikes and "
+            "stuck sensors, wired network (few delivery problems, some retries sent twice).",
             sensors=(
                 SensorModel(
                     "temperature",
                     "°C",
-                    55,
+                    # Below the default 50 °C anomaly limit, so only the spikes are flagged.
+                    38,
                     0,
                     150,
                     amplitude=4,
@@ -204,3 +207,19 @@ def get_profile(name: str) -> DeviceProfile:
         raise ProfileError(
             f"unknown profile {name!r}; choose one of: {', '.join(sorted(PROFILES))}"
         ) from None
+
+
+_DEFAULT_RANGES = PipelineConfig().ranges
+
+
+def outside_default_ranges(sensor_data: Mapping[str, float]) -> bool:
+    """True when the processor's default anomaly ranges flag this reading."""
+    for name, value in sensor_data.items():
+        bounds = _DEFAULT_RANGES.get(name)
+        if bounds is None:
+            continue
+        if (bounds.min is not None and value < bounds.min) or (
+            bounds.max is not None and value > bounds.max
+        ):
+            return True
+    return False

@@ -50,7 +50,12 @@ class Totals(_Model):
     readings: int
     requests: int
     sent: int
+    #: Distinct readings acknowledged: what ``verify`` checks, counted the same way.
     acknowledged: int
+    #: ``200`` answers, duplicate sends included (older reports: 0).
+    acknowledgements: int = 0
+    #: Acknowledged readings outside the default anomaly ranges: the processor flags these.
+    anomalies_expected: int = 0
     rejected_expected: int
     rejected_before_sending: int
     rejected_unexpected: int
@@ -146,6 +151,11 @@ def seq_ranges(seqs: Iterable[int]) -> list[tuple[int, int]]:
     return ranges
 
 
+def acked_count(record: DeviceRecord) -> int:
+    """Distinct acknowledged readings of one device (its acknowledged seqs)."""
+    return sum(last - first + 1 for first, last in record.acked)
+
+
 def build_report(
     result: RunResult, *, endpoint: str, region: str | None, aws_profile: str | None
 ) -> RunReport:
@@ -186,7 +196,9 @@ def build_report(
             readings=totals.readings,
             requests=totals.requests,
             sent=totals.sent,
-            acknowledged=totals.acknowledged,
+            acknowledged=sum(acked_count(record) for record in records.values()),
+            acknowledgements=totals.acknowledged,
+            anomalies_expected=totals.anomalies_expected,
             rejected_expected=totals.rejected_expected,
             rejected_before_sending=totals.rejected_before_sending,
             rejected_unexpected=totals.rejected_unexpected,

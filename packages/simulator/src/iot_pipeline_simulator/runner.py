@@ -27,6 +27,7 @@ from iot_pipeline_common import limits
 
 from iot_pipeline_simulator.devices import Fleet, Send
 from iot_pipeline_simulator.errors import RunConfigError
+from iot_pipeline_simulator.profiles import outside_default_ranges
 from iot_pipeline_simulator.stats import LatencyHistogram, Timeline
 
 BatchBy = Literal["fleet", "device"]
@@ -130,7 +131,10 @@ class RunTotals:
     readings: int = 0
     requests: int = 0
     sent: int = 0
+    #: ``200`` answers, duplicate sends included (the report counts distinct readings).
     acknowledged: int = 0
+    #: First sends acknowledged with a value outside the default anomaly ranges.
+    anomalies_expected: int = 0
     rejected_expected: int = 0
     rejected_unexpected: int = 0
     #: Invalid on purpose yet acknowledged: the pipeline's validation let it through.
@@ -411,6 +415,8 @@ class LoadRunner:
                 totals.accepted_invalid += 1
             elif ack.timestamp != reading.timestamp and send.kind != "duplicate":
                 totals.previously_stored += 1
+            if send.kind != "duplicate" and outside_default_ranges(reading.sensor_data):
+                totals.anomalies_expected += 1
             self.ledger.acknowledge(reading.device, reading.seq, ack.timestamp)
         if len(acks) != len(sends):
             self._count_error("short_batch_reply", "fewer items than readings", len(sends))

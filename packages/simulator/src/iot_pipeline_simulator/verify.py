@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
-from iot_pipeline_simulator.report import DeviceRecord, RunReport, seq_ranges
+from iot_pipeline_simulator.report import DeviceRecord, RunReport, acked_count, seq_ranges
 
 Table = Literal["raw", "processed"]
 
@@ -154,7 +154,7 @@ async def verify_run(
                 _judge(report, verdicts[device_id], record, table, items)
 
     verdicts = {
-        device_id: DeviceVerdict(device_id=device_id, acknowledged=_count(record))
+        device_id: DeviceVerdict(device_id=device_id, acknowledged=acked_count(record))
         for device_id, record in report.device_records.items()
     }
     await asyncio.gather(
@@ -172,10 +172,6 @@ async def verify_run(
         rejected_expected=report.totals.rejected_expected,
         waited_s=time.monotonic() - started,
     )
-
-
-def _count(record: DeviceRecord) -> int:
-    return sum(last - first + 1 for first, last in record.acked)
 
 
 def _window(report: RunReport, record: DeviceRecord) -> dict[str, int]:

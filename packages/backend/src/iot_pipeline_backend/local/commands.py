@@ -48,7 +48,8 @@ def banner(pipeline: LocalPipeline) -> str:
             f"  health       {pipeline.health_url}  (unsigned; reports a config.json that "
             "does not validate)",
             "",
-            "Sign requests with any SigV4 client (the SDK, iot-sim, the AWS CLI):",
+            "Sign requests with any SigV4 client (the SDK, iot-sim, botocore, awscurl, "
+            f'curl --aws-sigv4 "aws:amz:{pipeline.region}:execute-api"):',
             f"  export AWS_SHARED_CREDENTIALS_FILE={creds.path} AWS_PROFILE={creds.profile} "
             f"AWS_REGION={pipeline.region} AWS_DEFAULT_REGION={pipeline.region}",
             "",
