@@ -28,7 +28,7 @@ def test_rest_api_is_named_with_the_suffix(dev: Synthesized) -> None:
 
 def test_every_method_requires_sigv4(dev: Synthesized) -> None:
     methods = dev.of_type("AWS::ApiGateway::Method")
-    assert len(methods) == 3
+    assert len(methods) == 5  # ingest, process, query, devices, devices/{device_id}
     assert {m["AuthorizationType"] for m in methods.values()} == {"AWS_IAM"}
 
 

@@ -86,7 +86,7 @@ def test_tables_expire_items_by_expires_at(dev: Synthesized, name: str) -> None:
 
 def test_tables_are_retained_by_default(dev: Synthesized) -> None:
     tables = [r for r in dev.resources.values() if r["Type"] == "AWS::DynamoDB::Table"]
-    assert [t["DeletionPolicy"] for t in tables] == ["Retain", "Retain"]
+    assert [t["DeletionPolicy"] for t in tables] == ["Retain", "Retain", "Retain"]
 
 
 # --- messaging -----------------------------------------------------------------------------

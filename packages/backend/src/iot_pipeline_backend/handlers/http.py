@@ -4,6 +4,7 @@
 
     ContractError (common)        → its status (400 / 413) and its details
     InvalidNextTokenError         → 400, details name ``next_token``
+    DeviceNotFoundError           → 404 ``not_found``, details name ``device_id``
     PartiallyStoredError          → 503, says the readings may be stored (the undo failed)
     StoreUnavailableError         → 503, a generic message (nothing was acknowledged)
     anything else                 → 500 "Internal server error"
@@ -31,6 +32,7 @@ from iot_pipeline_common.models import ErrorBody, ErrorDetail
 from pydantic import BaseModel
 
 from iot_pipeline_backend.errors import (
+    DeviceNotFoundError,
     InvalidNextTokenError,
     PartiallyStoredError,
     StoreUnavailableError,
@@ -75,6 +77,9 @@ def response_for(exc: Exception) -> Response[str]:
     if isinstance(exc, InvalidNextTokenError):
         detail = ErrorDetail(field="next_token", message=str(exc), type="next_token")
         return error_response(400, ErrorCode.VALIDATION, str(exc), [detail])
+    if isinstance(exc, DeviceNotFoundError):
+        detail = ErrorDetail(field="device_id", message=str(exc), type="not_found")
+        return error_response(404, ErrorCode.NOT_FOUND, str(exc), [detail])
     if isinstance(exc, StoreUnavailableError):
         count("StoreFailures", 1)
         if isinstance(exc, PartiallyStoredError):

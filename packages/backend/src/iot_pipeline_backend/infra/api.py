@@ -135,9 +135,9 @@ class PipelineApi(Construct):
         self.execution_logs = self._execution_log_group(settings=settings, key=key)
         self._gateway_responses()
         root = self.rest_api.root
-        self.ingest_method = self._method(root.add_resource("ingest"), "POST", ingestion)
-        self.process_method = self._method(root.add_resource("process"), "POST", processor)
-        self.query_method = self._method(root.add_resource("query"), "GET", query)
+        self.ingest_method = self.add_route(root.add_resource("ingest"), "POST", ingestion)
+        self.process_method = self.add_route(root.add_resource("process"), "POST", processor)
+        self.query_method = self.add_route(root.add_resource("query"), "GET", query)
 
     def _execution_log_group(self, *, settings: DeploymentSettings, key: kms.IKey) -> logs.LogGroup:
         # API Gateway would create this group itself on the first error it logs, without
@@ -154,7 +154,7 @@ class PipelineApi(Construct):
         return group
 
     @staticmethod
-    def _method(resource: apigw.Resource, verb: str, function: lambda_.IFunction) -> apigw.Method:
+    def add_route(resource: apigw.Resource, verb: str, function: lambda_.IFunction) -> apigw.Method:
         # 29 s is API Gateway's default integration limit; the API functions time out at the
         # same moment, and POST /process bounds its own work per call to finish within it.
         integration = apigw.LambdaIntegration(

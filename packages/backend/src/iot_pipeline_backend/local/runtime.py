@@ -120,7 +120,7 @@ class OneEventAtATime:
 def lambda_routes(
     *, lock: threading.Lock | None = None, batch_lock: threading.Lock | None = None
 ) -> list[Route]:
-    """The API's three resources and the handlers behind them (imported on first use)."""
+    """The API's resources and the handlers behind them (imported on first use)."""
     shared = lock or threading.Lock()
     shared_batch = batch_lock or threading.Lock()
     handler: dict[str, Any] = {
@@ -135,6 +135,8 @@ def lambda_routes(
         Route("POST", "/ingest", FUNCTION_NAMES["ingestion"], handler["ingestion"]),
         Route("POST", "/process", FUNCTION_NAMES["processor"], handler["processor"]),
         Route("GET", "/query", FUNCTION_NAMES["query"], handler["query"]),
+        Route("GET", "/devices", FUNCTION_NAMES["query"], handler["query"]),
+        Route("GET", "/devices/{device_id}", FUNCTION_NAMES["query"], handler["query"]),
     ]
 
 
@@ -295,7 +297,10 @@ class LocalPipeline:
     def health(self) -> dict[str, Any]:
         """``ok``, or ``degraded`` with the reason (a config.json change that does not validate)."""
         adapters = self._adapters
-        problem = adapters.config.problem if adapters is not None else None
+        # The config's last problem and the queue depth are the local adapters' (a runtime
+        # in front of AWS resources has neither to report).
+        problem: str | None = getattr(getattr(adapters, "config", None), "problem", None)
+        depth = getattr(getattr(adapters, "queue", None), "depth", None)
         return {
             "status": "ok" if problem is None else "degraded",
             "config": {
@@ -303,7 +308,7 @@ class LocalPipeline:
                 "valid": problem is None,
                 "error": problem,
             },
-            "queue_depth": adapters.queue.depth() if adapters is not None else None,
+            "queue_depth": depth() if depth is not None else None,
         }
 
     def wait_idle(self, timeout: float = 30.0) -> bool:

@@ -76,7 +76,12 @@ class AwsAdapters:
         self.processed = DynamoProcessedReadingStore(
             dynamodb, settings.processed_table_name, retrier=retrier
         )
-        self.timeseries = DynamoTimeSeriesStore(dynamodb, settings.aggregates_table_name)
+        self.timeseries = DynamoTimeSeriesStore(
+            dynamodb,
+            settings.aggregates_table_name,
+            processed_table_name=settings.processed_table_name,
+            retrier=retrier,
+        )
         sqs = session.client("sqs", config=CLIENT_CONFIG)
         sns = session.client("sns", config=CLIENT_CONFIG)
         self.clients.update(sqs=sqs, sns=sns)
