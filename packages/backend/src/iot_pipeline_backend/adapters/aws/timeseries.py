@@ -16,6 +16,7 @@ after a device's first save, so later saves do not write to the index.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
@@ -279,9 +280,10 @@ class DynamoTimeSeriesStore:
             ]
             pending: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
             for _ in range(8):
+                request = pending
                 response = self._retrier.call(
                     "DynamoDB BatchGetItem",
-                    lambda batch=pending: self._client.batch_get_item(RequestItems=batch),
+                    functools.partial(self._client.batch_get_item, RequestItems=request),
                 )
                 for item in response.get("Responses", {}).get(self._table, []):
                     record = _device_of(item)
