@@ -275,6 +275,7 @@ def test_outputs_are_exactly_the_contract_ones(dev: Synthesized) -> None:
         "ApiEndpoint",
         "RawSensorTableName",
         "ProcessedDataTableName",
+        "AggregatesTableName",
         "IngestionQueueUrl",
         "AlertTopicArn",
     }
