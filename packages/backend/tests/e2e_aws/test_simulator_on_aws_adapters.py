@@ -95,11 +95,16 @@ def create_resources(template: dict[str, Any], session: boto3.Session) -> dict[s
     for logical_id, resource in resources.items():
         props = resource.get("Properties", {})
         if resource["Type"] == "AWS::DynamoDB::Table":
+            indexes = [
+                {key: index[key] for key in ("IndexName", "KeySchema", "Projection")}
+                for index in props.get("GlobalSecondaryIndexes", [])
+            ]
             dynamodb.create_table(
                 TableName=props["TableName"],
                 KeySchema=props["KeySchema"],
                 AttributeDefinitions=props["AttributeDefinitions"],
                 BillingMode=props["BillingMode"],
+                **({"GlobalSecondaryIndexes": indexes} if indexes else {}),
             )
             ttl = props.get("TimeToLiveSpecification")
             if ttl:

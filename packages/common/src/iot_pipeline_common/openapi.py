@@ -281,11 +281,17 @@ def _device_paths(
                 "summary": "One device: first/last seen, distinct readings, latest reading",
                 "security": security,
                 "parameters": [
-                    {"name": "device_id", "in": "path", "required": True, "schema": id_schema}
+                    {
+                        "name": "device_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": id_schema,
+                        "example": "device-123",
+                    }
                 ],
                 "responses": {
                     "200": {"description": "The device", "content": _json(_ref("Device"))},
-                    **_errors(403, 404, 429, 500),
+                    **_errors(400, 403, 404, 429, 500),
                 },
             }
         },
