@@ -100,6 +100,10 @@ def cdk(session: nox.Session) -> None:
     infra_tests = ROOT / "packages/backend/tests/infra"
     if not infra_tests.exists():
         session.skip("no CDK app yet")
+    # The IAM policy evaluator the policy tests run (npm, pinned by its package-lock.json).
+    policy = infra_tests / "policy"
+    if not (policy / "node_modules").is_dir():
+        session.run("npm", "ci", "--no-audit", "--no-fund", "--prefix", str(policy), external=True)
     _run(session, "pytest", "-m", "cdk", "-p", "no:cacheprovider", str(infra_tests))
 
 

@@ -97,6 +97,12 @@ def qa(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     )
 
 
+def logs_arn(*tail: Any) -> dict[str, Any]:
+    """The ``Fn::Join`` CDK writes for ``arn:<partition>:logs:<region>:<account>:`` + tail."""
+    head = ["arn:", {"Ref": "AWS::Partition"}, ":logs:", {"Ref": "AWS::Region"}, ":"]
+    return {"Fn::Join": ["", [*head, {"Ref": "AWS::AccountId"}, *tail]]}
+
+
 _ASSET_HASH = re.compile(r"[0-9a-f]{64}")
 # The deployment's logical id hashes the whole API definition, request models included.
 _DEPLOYMENT_ID = re.compile(r"(ApiRestApiDeployment[0-9A-F]{8})[0-9a-f]{32}")

@@ -15,7 +15,7 @@ pytest.importorskip("aws_cdk")
 
 from aws_cdk.assertions import Match
 
-from .conftest import Synthesized
+from .conftest import Synthesized, logs_arn
 
 pytestmark = pytest.mark.cdk
 
@@ -87,21 +87,7 @@ def test_stage_writes_access_logs_to_its_log_group(dev: Synthesized) -> None:
         {
             "AccessLogSetting": {
                 # The group's ARN without the ``:*`` suffix its Arn attribute carries.
-                "DestinationArn": {
-                    "Fn::Join": [
-                        "",
-                        [
-                            "arn:",
-                            {"Ref": "AWS::Partition"},
-                            ":logs:",
-                            {"Ref": "AWS::Region"},
-                            ":",
-                            {"Ref": "AWS::AccountId"},
-                            ":log-group:",
-                            {"Ref": group},
-                        ],
-                    ]
-                },
+                "DestinationArn": logs_arn(":log-group:", {"Ref": group}),
                 "Format": Match.string_like_regexp(r"\$context\.requestId"),
             }
         },

@@ -14,7 +14,7 @@ pytest.importorskip("aws_cdk")
 from aws_cdk.assertions import Match
 from iot_pipeline_common import PipelineConfig
 
-from .conftest import Synthesized
+from .conftest import Synthesized, logs_arn
 
 pytestmark = pytest.mark.cdk
 
@@ -223,20 +223,7 @@ def test_key_lets_logs_use_it_only_for_this_accounts_log_groups_by_colon_arn(
         s for s in key["KeyPolicy"]["Statement"] if "logs." in json.dumps(s["Principal"])
     ]
     pattern = statement["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
-    assert pattern == {
-        "Fn::Join": [
-            "",
-            [
-                "arn:",
-                {"Ref": "AWS::Partition"},
-                ":logs:",
-                {"Ref": "AWS::Region"},
-                ":",
-                {"Ref": "AWS::AccountId"},
-                ":log-group:*",
-            ],
-        ]
-    }
+    assert pattern == logs_arn(":log-group:*")
 
 
 # --- functions -----------------------------------------------------------------------------

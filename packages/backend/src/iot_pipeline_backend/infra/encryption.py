@@ -8,6 +8,7 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from iot_pipeline_backend.infra.deployment import DeploymentSettings
+from iot_pipeline_backend.infra.monitoring import alarm_source_conditions
 
 
 class PipelineKey(Construct):
@@ -65,16 +66,6 @@ class PipelineKey(Construct):
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                 resources=["*"],
-                conditions={
-                    "StringEquals": {"aws:SourceAccount": stack.account},
-                    "ArnLike": {
-                        "aws:SourceArn": stack.format_arn(
-                            service="cloudwatch",
-                            resource="alarm",
-                            resource_name=settings.names.alarm("*"),
-                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                        )
-                    },
-                },
+                conditions=alarm_source_conditions(self, settings.names),
             )
         )

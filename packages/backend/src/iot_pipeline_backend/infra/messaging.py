@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk import Duration
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
@@ -10,6 +11,7 @@ from constructs import Construct
 
 from iot_pipeline_backend.infra import constants
 from iot_pipeline_backend.infra.deployment import DeploymentSettings
+from iot_pipeline_backend.infra.monitoring import alarm_source_conditions
 
 
 class Messaging(Construct):
@@ -54,4 +56,15 @@ class Messaging(Construct):
             display_name=f"iot-pipeline {settings.environment_suffix} alerts",
             master_key=key,
             enforce_ssl=True,
+        )
+        # The topic policy CDK writes (TLS only) replaces SNS's default one, so the alarms'
+        # service is allowed explicitly, for this deployment's alarms only:
+        # https://docs.aws.amazon.com/sns/latest/dg/sns-access-policy-use-cases.html
+        self.alert_topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.alert_topic.topic_arn],
+                conditions=alarm_source_conditions(self, names),
+            )
         )

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
-from aws_cdk import Duration
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
@@ -15,6 +16,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from iot_pipeline_backend.infra import constants
+from iot_pipeline_backend.infra.constants import ResourceNames
 from iot_pipeline_backend.infra.deployment import DeploymentSettings
 
 _PERIOD = Duration.minutes(constants.ALARM_PERIOD_MINUTES)
@@ -29,6 +31,25 @@ _TABLE_OPERATIONS = (
     dynamodb.Operation.DELETE_ITEM,
     dynamodb.Operation.QUERY,
 )
+
+
+def alarm_source_conditions(scope: Construct, names: ResourceNames) -> dict[str, Any]:
+    """Policy conditions that admit cloudwatch.amazonaws.com only for this deployment's alarms.
+
+    Without them the service would act for any account's alarm (confused deputy):
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html
+    """
+    stack = Stack.of(scope)
+    alarms = stack.format_arn(
+        service="cloudwatch",
+        resource="alarm",
+        resource_name=names.alarm("*"),
+        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+    )
+    return {
+        "StringEquals": {"aws:SourceAccount": stack.account},
+        "ArnLike": {"aws:SourceArn": alarms},
+    }
 
 
 class PipelineAlarms(Construct):

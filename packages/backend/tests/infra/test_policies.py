@@ -1,0 +1,408 @@
+"""GIVEN the synthesized policies WHEN a real IAM policy evaluator is asked THEN each call the
+code makes is allowed and a sample of calls it never makes is denied.
+
+The evaluator is ``@cloud-copilot/iam-simulate`` (``policy/``, pinned by its lockfile; the
+``cdk`` nox session runs ``npm ci`` there). Policies are taken from the template with every
+intrinsic resolved to concrete ARNs (``policy_resolution``), as CloudFormation would.
+
+``EXPECTED_CALLS`` is the one list of the AWS calls each function makes, as IAM actions, read
+from the adapters (``adapters/aws``) and the handlers that use them.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("aws_cdk")
+
+from .conftest import Synthesized
+from .policy_resolution import ACCOUNT, REGION, TemplateValues
+
+pytestmark = pytest.mark.cdk
+
+POLICY_DIR = Path(__file__).parent / "policy"
+SSM_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/aws-ssm-managed-key"
+VIA_SSM = {"kms:ViaService": f"ssm.{REGION}.amazonaws.com", "kms:CallerAccount": ACCOUNT}
+#: The key policy AWS gives the AWS-managed ``aws/ssm`` key: any principal of the account,
+#: through SSM only (the policy such keys show in the KMS console).
+AWS_SSM_KEY_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": "*"},
+            "Action": [
+                "kms:Encrypt",
+                "kms:Decrypt",
+                "kms:ReEncrypt*",
+                "kms:GenerateDataKey*",
+                "kms:CreateGrant",
+                "kms:DescribeKey",
+            ],
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {
+                    "kms:ViaService": f"ssm.{REGION}.amazonaws.com",
+                    "kms:CallerAccount": ACCOUNT,
+                }
+            },
+        }
+    ],
+}
+TLS = {"aws:SecureTransport": "true"}
+
+#: function → (IAM action, resource, extra request context): every AWS call it makes.
+#: SendMessageBatch is authorized as sqs:SendMessage; the event source mapping's calls
+#: (receive, delete, change visibility, attributes) are made with the processor's role.
+_RUNTIME = [
+    ("logs:CreateLogStream", "own_log_stream", {}),
+    ("logs:PutLogEvents", "own_log_stream", {}),
+    ("xray:PutTraceSegments", "*", {}),
+    ("xray:PutTelemetryRecords", "*", {}),
+]
+EXPECTED_CALLS: dict[str, list[tuple[str, str, dict[str, str]]]] = {
+    "ingestion": [
+        ("dynamodb:PutItem", "raw", {}),
+        ("dynamodb:BatchGetItem", "raw", {}),
+        ("dynamodb:GetItem", "raw", {}),
+        ("dynamodb:DeleteItem", "raw", {}),
+        ("sqs:SendMessage", "queue", TLS),
+        ("ssm:GetParameter", "config", {}),
+        *_RUNTIME,
+    ],
+    "processor": [
+        ("dynamodb:Query", "raw", {}),
+        ("dynamodb:BatchWriteItem", "processed", {}),
+        ("sqs:SendMessage", "queue", TLS),
+        ("sqs:ReceiveMessage", "queue", TLS),
+        ("sqs:DeleteMessage", "queue", TLS),
+        ("sqs:ChangeMessageVisibility", "queue", TLS),
+        ("sqs:GetQueueAttributes", "queue", TLS),
+        ("sns:Publish", "topic", TLS),
+        ("kms:GenerateDataKey", "key", {}),  # SNS encrypts with the topic's key for the caller
+        ("kms:Decrypt", "key", {}),
+        ("ssm:GetParameter", "config", {}),
+        *_RUNTIME,
+    ],
+    "query": [
+        ("dynamodb:Query", "raw", {}),
+        ("dynamodb:Query", "processed", {}),
+        ("ssm:GetParameter", "api_key", {}),
+        ("kms:Decrypt", "ssm_key", VIA_SSM),  # the SecureString, decrypted by SSM
+        *_RUNTIME,
+    ],
+}
+#: A sample of calls the code never makes; each must be denied.
+NEVER_CALLED: dict[str, list[tuple[str, str, dict[str, str]]]] = {
+    "ingestion": [
+        ("dynamodb:Scan", "raw", {}),
+        ("dynamodb:Query", "raw", {}),
+        ("dynamodb:DeleteTable", "raw", {}),
+        ("dynamodb:PutItem", "processed", {}),
+        ("sqs:DeleteQueue", "queue", TLS),
+        ("sqs:PurgeQueue", "queue", TLS),
+        ("sqs:ReceiveMessage", "queue", TLS),
+        ("sns:Publish", "topic", TLS),
+        ("ssm:GetParameter", "api_key", {}),
+        ("kms:Decrypt", "key", {}),
+    ],
+    "processor": [
+        ("dynamodb:Scan", "raw", {}),
+        ("dynamodb:GetItem", "raw", {}),
+        ("dynamodb:PutItem", "raw", {}),
+        ("dynamodb:DeleteItem", "raw", {}),
+        ("dynamodb:Query", "processed", {}),
+        ("dynamodb:DeleteTable", "processed", {}),
+        ("sqs:DeleteQueue", "queue", TLS),
+        ("ssm:GetParameter", "api_key", {}),
+    ],
+    "query": [
+        ("dynamodb:Scan", "processed", {}),
+        ("dynamodb:GetItem", "processed", {}),
+        ("dynamodb:PutItem", "raw", {}),
+        ("dynamodb:DeleteTable", "raw", {}),
+        ("sqs:SendMessage", "queue", TLS),
+        ("ssm:GetParameter", "config", {}),
+        ("kms:Decrypt", "ssm_key", {"kms:CallerAccount": ACCOUNT}),  # not through SSM
+        ("kms:Decrypt", "key", {}),
+    ],
+}
+
+
+def _run_simulator(simulations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    node = shutil.which("node")
+    assert node, "node is needed for the policy evaluation (see docs/deploy.md)"
+    assert (POLICY_DIR / "node_modules" / "@cloud-copilot" / "iam-simulate").is_dir(), (
+        f"run 'npm ci' in {POLICY_DIR} (the cdk nox session does)"
+    )
+    completed = subprocess.run(
+        [node, "simulate.mjs"],
+        cwd=POLICY_DIR,
+        input=json.dumps(simulations),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    answers: list[dict[str, Any]] = json.loads(completed.stdout)
+    return answers
+
+
+class Deployment:
+    """The dev template's policies and resources, resolved to concrete ARNs."""
+
+    def __init__(self, synth: Synthesized) -> None:
+        self.synth = synth
+        self.values = values = TemplateValues(synth.resources)
+        resources = synth.resources
+        (self.key_id,) = synth.of_type("AWS::KMS::Key")
+        self.key_arn = values.arn(self.key_id)
+        self.key_policy = values.resolve(resources[self.key_id]["Properties"]["KeyPolicy"])
+        (topic_id,) = synth.of_type("AWS::SNS::Topic")
+        self.topic_arn = values.ref(topic_id)
+        (topic_policy,) = synth.of_type("AWS::SNS::TopicPolicy").values()
+        self.topic_policy = values.resolve(topic_policy["PolicyDocument"])
+        queue_id = synth.logical_id("AWS::SQS::Queue", QueueName="iot-ingestion-queue-dev")
+        (self.queue_policy,) = [
+            values.resolve(p["PolicyDocument"])
+            for p in synth.of_type("AWS::SQS::QueuePolicy").values()
+            if p["Queues"] == [{"Ref": queue_id}]
+        ]
+        table = synth.logical_id
+        self.arns = {
+            "raw": values.arn(table("AWS::DynamoDB::Table", TableName="raw-sensor-data-dev")),
+            "processed": values.arn(table("AWS::DynamoDB::Table", TableName="processed-data-dev")),
+            "queue": values.arn(queue_id),
+            "topic": self.topic_arn,
+            "config": f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/iot-pipeline/dev/config",
+            "api_key": f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/iot-pipeline/dev/api-key",
+            "key": self.key_arn,
+            "ssm_key": SSM_KEY,
+            "*": "*",
+        }
+
+    def role_policies(self, function: str) -> list[dict[str, Any]]:
+        role = getattr(self.synth.stack.functions, function).role
+        role_id = self.synth.stack.get_logical_id(role.node.default_child)
+        return [
+            {"name": logical_id, "policy": self.values.resolve(props["PolicyDocument"])}
+            for logical_id, props in self.synth.of_type("AWS::IAM::Policy").items()
+            if {"Ref": role_id} in props["Roles"]
+        ]
+
+    def resource_policy(self, resource: str) -> dict[str, Any] | None:
+        policies = {
+            "key": self.key_policy,
+            "ssm_key": AWS_SSM_KEY_POLICY,
+            "topic": self.topic_policy,
+            "queue": self.queue_policy,
+        }
+        return policies.get(resource)
+
+    def log_stream(self, function: str) -> str:
+        name = f"/aws/lambda/data-{function}-dev"
+        return f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:log-stream:2026/01/01/abc"
+
+    def log_groups(self) -> list[str]:
+        return [self.values.name(i) for i in self.synth.of_type("AWS::Logs::LogGroup")]
+
+    def alarm_names(self) -> list[str]:
+        return [str(p["AlarmName"]) for p in self.synth.of_type("AWS::CloudWatch::Alarm").values()]
+
+
+def _simulation(
+    *,
+    principal: str,
+    action: str,
+    resource: str,
+    context: dict[str, str],
+    identity: list[dict[str, Any]],
+    resource_policy: dict[str, Any] | None,
+) -> dict[str, Any]:
+    simulation: dict[str, Any] = {
+        "request": {
+            "principal": principal,
+            "action": action,
+            "resource": {"resource": resource, "accountId": ACCOUNT},
+            "contextVariables": context,
+        },
+        "identityPolicies": identity,
+        "serviceControlPolicies": [],
+        "resourceControlPolicies": [],
+    }
+    if resource_policy is not None:
+        simulation["resourcePolicy"] = resource_policy
+    return simulation
+
+
+def _function_request(
+    deployment: Deployment, function: str, call: tuple[str, str, dict[str, str]]
+) -> dict[str, Any]:
+    action, resource, context = call
+    arn = (
+        deployment.log_stream(function)
+        if resource == "own_log_stream"
+        else deployment.arns[resource]
+    )
+    return _simulation(
+        principal=f"arn:aws:sts::{ACCOUNT}:assumed-role/{function}-role/data-{function}-dev",
+        action=action,
+        resource=arn,
+        context=context,
+        identity=deployment.role_policies(function),
+        resource_policy=deployment.resource_policy(resource),
+    )
+
+
+@pytest.fixture(scope="module")
+def deployment(dev: Synthesized) -> Deployment:
+    return Deployment(dev)
+
+
+@pytest.fixture(scope="module")
+def verdicts(deployment: Deployment) -> dict[str, str]:
+    """Every question of this module, asked in one run of the evaluator."""
+    questions: dict[str, dict[str, Any]] = {}
+    for table in (EXPECTED_CALLS, NEVER_CALLED):
+        for function, calls in table.items():
+            for call in calls:
+                questions[_label(function, call)] = _function_request(deployment, function, call)
+    questions |= _logs_questions(deployment) | _alarm_questions(deployment)
+    answers = _run_simulator(list(questions.values()))
+    for label, answer in zip(questions, answers, strict=True):
+        assert answer["result"] != "Error", (label, answer["errors"])
+    return {label: answer["result"] for label, answer in zip(questions, answers, strict=True)}
+
+
+def _label(function: str, call: tuple[str, str, dict[str, str]]) -> str:
+    action, resource, context = call
+    return f"{function} {action} {resource} {sorted(context.items())}"
+
+
+LOGS_KEY_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey")
+
+
+def _logs_questions(deployment: Deployment) -> dict[str, dict[str, Any]]:
+    questions = {}
+    groups = [*deployment.log_groups(), "elsewhere"]
+    for group in groups:
+        account = "210987654321" if group == "elsewhere" else ACCOUNT
+        group_arn = f"arn:aws:logs:{REGION}:{account}:log-group:{group}"
+        for action in LOGS_KEY_ACTIONS:
+            questions[f"logs {action} {group}"] = _simulation(
+                principal=f"logs.{REGION}.amazonaws.com",
+                action=action,
+                resource=deployment.key_arn,
+                context={"kms:EncryptionContext:aws:logs:arn": group_arn},
+                identity=[],
+                resource_policy=deployment.key_policy,
+            )
+    return questions
+
+
+def _alarm_questions(deployment: Deployment) -> dict[str, dict[str, Any]]:
+    questions = {}
+    alarms = [(name, ACCOUNT) for name in deployment.alarm_names()]
+    # Another deployment's alarm and another account's alarm of the same name.
+    strangers = [("iot-pipeline-qa-dlq-not-empty", ACCOUNT), ("iot-pipeline-dev-x", "210987654321")]
+    for name, account in [*alarms, *strangers]:
+        context = {
+            "aws:SourceArn": f"arn:aws:cloudwatch:{REGION}:{account}:alarm:{name}",
+            "aws:SourceAccount": account,
+        }
+        for action, resource, policy in (
+            ("sns:Publish", deployment.topic_arn, deployment.topic_policy),
+            ("kms:GenerateDataKey", deployment.key_arn, deployment.key_policy),
+            ("kms:Decrypt", deployment.key_arn, deployment.key_policy),
+        ):
+            questions[f"alarm {action} {account} {name}"] = _simulation(
+                principal="cloudwatch.amazonaws.com",
+                action=action,
+                resource=resource,
+                context=context | (TLS if action == "sns:Publish" else {}),
+                identity=[],
+                resource_policy=policy,
+            )
+    return questions
+
+
+@pytest.mark.parametrize(
+    ("function", "call"),
+    [(f, c) for f, calls in EXPECTED_CALLS.items() for c in calls],
+    ids=lambda value: value if isinstance(value, str) else f"{value[0]}-{value[1]}",
+)
+def test_each_call_a_function_makes_is_allowed(
+    verdicts: dict[str, str], function: str, call: tuple[str, str, dict[str, str]]
+) -> None:
+    assert verdicts[_label(function, call)] == "Allowed"
+
+
+@pytest.mark.parametrize(
+    ("function", "call"),
+    [(f, c) for f, calls in NEVER_CALLED.items() for c in calls],
+    ids=lambda value: value if isinstance(value, str) else f"{value[0]}-{value[1]}",
+)
+def test_calls_a_function_never_makes_are_denied(
+    verdicts: dict[str, str], function: str, call: tuple[str, str, dict[str, str]]
+) -> None:
+    assert verdicts[_label(function, call)] != "Allowed"
+
+
+def test_cloudwatch_logs_may_use_the_key_for_every_declared_log_group(
+    verdicts: dict[str, str], deployment: Deployment
+) -> None:
+    groups = deployment.log_groups()
+    assert len(groups) == 6
+    for group in groups:
+        for action in LOGS_KEY_ACTIONS:
+            assert verdicts[f"logs {action} {group}"] == "Allowed", (action, group)
+
+
+def test_cloudwatch_logs_may_not_use_the_key_for_another_accounts_group(
+    verdicts: dict[str, str],
+) -> None:
+    for action in LOGS_KEY_ACTIONS:
+        assert verdicts[f"logs {action} elsewhere"] != "Allowed"
+
+
+def test_every_alarm_may_publish_to_the_encrypted_topic(
+    verdicts: dict[str, str], deployment: Deployment
+) -> None:
+    names = deployment.alarm_names()
+    assert len(names) == 11  # errors and throttles x 3, 2 tables, DLQ, 5XX, store failures
+    for name in names:
+        for action in ("sns:Publish", "kms:GenerateDataKey", "kms:Decrypt"):
+            assert verdicts[f"alarm {action} {ACCOUNT} {name}"] == "Allowed", (action, name)
+
+
+def test_alarms_of_other_deployments_or_accounts_may_not_use_the_topic_or_key(
+    verdicts: dict[str, str],
+) -> None:
+    for label in (f"{ACCOUNT} iot-pipeline-qa-dlq-not-empty", "210987654321 iot-pipeline-dev-x"):
+        for action in ("sns:Publish", "kms:GenerateDataKey", "kms:Decrypt"):
+            assert verdicts[f"alarm {action} {label}"] != "Allowed", (action, label)
+
+
+def test_the_evaluator_denies_logs_with_the_old_slash_pattern(deployment: Deployment) -> None:
+    # The check is live: the key policy the stack used to have fails it.
+    policy = json.loads(json.dumps(deployment.key_policy).replace(":log-group:*", ":log-group/*"))
+    group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/data-ingestion-dev"
+    (answer,) = _run_simulator(
+        [
+            _simulation(
+                principal=f"logs.{REGION}.amazonaws.com",
+                action="kms:GenerateDataKey",
+                resource=deployment.key_arn,
+                context={"kms:EncryptionContext:aws:logs:arn": group},
+                identity=[],
+                resource_policy=policy,
+            )
+        ]
+    )
+    assert answer["result"] != "Allowed"
