@@ -82,6 +82,7 @@ def test_ingestion_writes_only_the_raw_table_and_sends_to_the_queue(dev: Synthes
         "dynamodb:ConditionCheckItem": raw,
         "dynamodb:GetItem": raw,
         "dynamodb:TransactWriteItems": raw,
+        "dynamodb:BatchGetItem": raw,
         "sqs:SendMessage": {"iot-ingestion-queue-dev"},
         "ssm:GetParameter": {PARAM + "config"},
     }

@@ -27,6 +27,8 @@ RAW_WRITE_ACTIONS = (
     "dynamodb:ConditionCheckItem",
     "dynamodb:GetItem",
     "dynamodb:TransactWriteItems",
+    # Repeats are found with BatchGetItem before the conditional puts.
+    "dynamodb:BatchGetItem",
 )
 TABLE_READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")
 PROCESSED_WRITE_ACTIONS = ("dynamodb:PutItem", "dynamodb:BatchWriteItem")
