@@ -132,7 +132,10 @@ def aws_stack(*, config: dict[str, object] | None = None) -> Iterator[AwsStack]:
             api_key_parameter_name="/iot-pipeline/test/api-key",
         )
         adapters = AwsAdapters(settings, session=session, sleep=lambda _: None)
-        yield AwsStack(session=session, settings=settings, adapters=adapters)
+        try:
+            yield AwsStack(session=session, settings=settings, adapters=adapters)
+        finally:
+            adapters.close()
 
 
 @pytest.fixture

@@ -114,6 +114,7 @@ class Harness:
 
     def new_container(self) -> None:
         """Another Lambda container: fresh adapters (no cached config), same fake time."""
+        self.adapters.close()
         self.adapters = AwsAdapters(
             self.stack.settings, session=self.stack.session, sleep=self.time.sleep
         )
@@ -176,10 +177,12 @@ def harness(monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
         time = FakeTime(budget_seconds=29.0)
         adapters = AwsAdapters(stack.settings, session=stack.session, sleep=time.sleep)
         previous = use_adapters(adapters)
+        harness = Harness(stack=stack, adapters=adapters, time=time)
         try:
-            yield Harness(stack=stack, adapters=adapters, time=time)
+            yield harness
         finally:
             use_adapters(previous)
+            harness.adapters.close()
 
 
 def emitted_metrics(stdout: str) -> dict[str, float]:

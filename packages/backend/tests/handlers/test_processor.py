@@ -210,7 +210,6 @@ def test_given_more_readings_than_one_call_replays_then_next_token_continues_to_
             request,
             raw_store=installed.raw,
             queue=installed.queue,
-            token_key=installed.token_key,
             page_size=2,
             max_readings=3,
         )

@@ -8,7 +8,10 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
+from iot_pipeline_backend.adapters.aws import CLIENT_CONFIG
 from iot_pipeline_backend.adapters.aws._retry import Retrier
 from iot_pipeline_backend.adapters.aws.dynamodb import DynamoProcessedReadingStore
 from iot_pipeline_backend.adapters.aws.messaging import SqsReadingQueue
@@ -177,3 +180,31 @@ def test_given_a_permanent_error_then_store_unavailable_at_once(
     with pytest.raises(StoreUnavailableError, match="ValidationException"):
         store.store_raw_readings([RawItem.model_validate(p.model_dump()) for p in processed(1)])
     assert sleeps == []
+
+
+class _Body:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._data
+
+
+def test_given_the_adapters_client_config_then_botocore_sends_a_failing_call_once(
+    session: boto3.Session,
+) -> None:
+    # GIVEN a DynamoDB client as the adapters build it, and an endpoint answering 500
+    client = session.client("dynamodb", config=CLIENT_CONFIG)
+    sends: list[str] = []
+
+    def answer_500(request: Any, **_: Any) -> AWSResponse:
+        sends.append(request.url)
+        body = b'{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError"}'
+        return AWSResponse(request.url, 500, {}, _Body(body))
+
+    client.meta.events.register("before-send.dynamodb", answer_500)
+    # WHEN a call fails
+    with pytest.raises(ClientError):
+        client.get_item(TableName="raw", Key={"device_id": {"S": "d"}, "sk": {"S": "s"}})
+    # THEN botocore did not retry it: the adapters' Retrier is the only retry layer
+    assert len(sends) == 1

@@ -4,6 +4,10 @@ One call replays at most ``limits.PROCESS_MAX_READINGS`` readings, and stops ear
 invocation is running out of time; it answers a signed ``next_token`` (the query's token
 format, naming this replay) to continue after the last reading it queued. So a replay of
 any size completes in several calls, each well inside API Gateway's 29 s.
+
+The token's MAC uses a fixed key, not the query's secret: it catches a corrupted token, and a
+forged one buys nothing, since it can only choose where to resume inside the device and range
+the caller may already replay (so the processor needs no access to the secret).
 """
 
 from __future__ import annotations
@@ -13,12 +17,14 @@ from iot_pipeline_common.models import ProcessRequest, ProcessResponse
 
 from iot_pipeline_backend import deadline
 from iot_pipeline_backend.domain.query import decode_next_token, encode_next_token
-from iot_pipeline_backend.ports import RawReadingStore, ReadingQueue, TokenKeySource
+from iot_pipeline_backend.ports import RawReadingStore, ReadingQueue
 
 #: Raw readings read and enqueued per round trip.
 PAGE_SIZE = 500
 #: Stop starting pages when less than this many seconds of the invocation are left.
 MIN_SECONDS_PER_PAGE = 5.0
+#: The continuation token's MAC key (integrity, not secrecy; see the module docstring).
+CONTINUATION_KEY = b"iot-pipeline process continuation"
 
 
 def reprocess_readings(
@@ -26,7 +32,6 @@ def reprocess_readings(
     *,
     raw_store: RawReadingStore,
     queue: ReadingQueue,
-    token_key: TokenKeySource,
     page_size: int = PAGE_SIZE,
     max_readings: int = limits.PROCESS_MAX_READINGS,
 ) -> ProcessResponse:
@@ -41,7 +46,7 @@ def reprocess_readings(
     identity = {"v": 1, "op": "process", "device": request.device_id, "range": [start_ms, end_ms]}
     after_sk: str | None = None
     if request.next_token is not None:
-        after_sk = decode_next_token(request.next_token, identity, key=token_key.token_key())
+        after_sk = decode_next_token(request.next_token, identity, key=CONTINUATION_KEY)
     queued = 0
     while True:
         page = raw_store.query_raw(
@@ -60,5 +65,5 @@ def reprocess_readings(
         after_sk = page.last_sk
         left = deadline.seconds_left()
         if queued >= max_readings or (left is not None and left < MIN_SECONDS_PER_PAGE):
-            token = encode_next_token(identity, after_sk, key=token_key.token_key())
+            token = encode_next_token(identity, after_sk, key=CONTINUATION_KEY)
             return ProcessResponse(queued=queued, next_token=token)

@@ -60,9 +60,7 @@ def reprocess(event: APIGatewayProxyEvent) -> Response[str]:
     """Re-enqueue a device's raw readings → ``202 {"queued": N, "next_token": ...}``."""
     request = parse_process_body(request_body(event))
     adapters = current_adapters()
-    replay = reprocess_readings(
-        request, raw_store=adapters.raw, queue=adapters.queue, token_key=adapters.token_key
-    )
+    replay = reprocess_readings(request, raw_store=adapters.raw, queue=adapters.queue)
     # ``next_token: null`` is part of the envelope (the replay is complete), as for queries.
     return json_response(202, {"queued": replay.queued, "next_token": replay.next_token})
 

@@ -110,4 +110,5 @@ class AwsAdapters:
         return self._undo.atomic()
 
     def close(self) -> None:
-        """Nothing to release: boto3 clients close their pools when collected."""
+        """Stop the raw store's put threads (boto3 clients close their pools when collected)."""
+        self.raw.close()

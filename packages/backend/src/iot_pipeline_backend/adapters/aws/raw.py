@@ -91,8 +91,7 @@ class DynamoRawReadingStore:
         found = batch_get(
             self._client,
             self._table,
-            [item_key(r.device_id, keys.sort_key(r.timestamp, r.reading_id)) for r in keyed]
-            + [marker_key(r) for r in marked],
+            [_reading_key(r) for r in keyed] + [marker_key(r) for r in marked],
             self._retrier,
         )
         to_put: list[RawItem] = list(fresh)
@@ -120,7 +119,7 @@ class DynamoRawReadingStore:
                 new.append(reading)
             else:
                 repeats[_id(reading)] = marker["reading_sk"]["S"]
-        claimed = self._run(self._claim_marker, new)
+        claimed = self._run(self._claim_marker, new, key_of=marker_key)
         repeats.update({k: sk for k, sk in claimed.items() if sk is not None})
         stored: dict[_Id, RawItem] = {}
         fresh = [r for r in new if claimed[_id(r)] is None]
@@ -145,9 +144,17 @@ class DynamoRawReadingStore:
         return stored
 
     def _run(
-        self, write: Callable[[RawItem], tuple[Any, bool]], readings: list[RawItem]
+        self,
+        write: Callable[[RawItem], tuple[Any, bool]],
+        readings: list[RawItem],
+        *,
+        key_of: Callable[[RawItem], Key] | None = None,
     ) -> dict[_Id, Any]:
-        """``write`` each reading on the pool; note what was written, then raise any error."""
+        """``write`` each reading on the pool; note what was written, then raise any error.
+
+        ``key_of`` names the item a write creates (default: the reading itself; a marker's
+        key for marker claims), so the undo of a failed request can remove it.
+        """
         if not readings:
             return {}
         futures = [self._pool.submit(contextvars.copy_context().run, write, r) for r in readings]
@@ -163,14 +170,10 @@ class DynamoRawReadingStore:
             results[_id(reading)] = value
             if wrote:
                 written.append(reading)
-        if write == self._claim_marker:
-            record_written(markers=[marker_key(r) for r in written])
+        if key_of is None:
+            record_written(readings=[_reading_key(r) for r in written])
         else:
-            record_written(
-                readings=[
-                    item_key(r.device_id, keys.sort_key(r.timestamp, r.reading_id)) for r in written
-                ]
-            )
+            record_written(markers=[key_of(r) for r in written])
         if failure is not None:
             raise failure
         return results
@@ -236,6 +239,10 @@ class DynamoRawReadingStore:
         item: dict[str, Any] | None = response.get("Item")
         return item
 
+    def close(self) -> None:
+        """Stop the put threads (idle ones; running puts finish)."""
+        self._pool.shutdown(wait=False)
+
     def query_raw(
         self,
         *,
@@ -259,6 +266,10 @@ class DynamoRawReadingStore:
             descending=descending,
             after_sk=after_sk,
         )
+
+
+def _reading_key(reading: RawItem) -> Key:
+    return item_key(reading.device_id, keys.sort_key(reading.timestamp, reading.reading_id))
 
 
 def _id(reading: RawItem) -> _Id:
