@@ -188,5 +188,9 @@ class AdaptersWithFaults:
     def token_key(self) -> Any:
         return self.inner.token_key
 
+    @property
+    def timeseries(self) -> Any:
+        return self.inner.timeseries
+
     def close(self) -> None:
         self.inner.close()
