@@ -71,7 +71,7 @@ EXPECTED_CALLS: dict[str, list[tuple[str, str, dict[str, str]]]] = {
         ("dynamodb:PutItem", "raw", {}),
         ("dynamodb:BatchGetItem", "raw", {}),
         ("dynamodb:GetItem", "raw", {}),
-        ("dynamodb:DeleteItem", "raw", {}),
+        ("dynamodb:BatchWriteItem", "raw", {}),  # the undo deletes in batches
         ("sqs:SendMessage", "queue", TLS),
         ("ssm:GetParameter", "config", {}),
         *_RUNTIME,

@@ -29,7 +29,7 @@ INGESTION_RAW_ACTIONS = (
     "dynamodb:PutItem",  # conditional put of a reading and of its idempotency marker
     "dynamodb:BatchGetItem",  # the stored originals of repeated readings
     "dynamodb:GetItem",
-    "dynamodb:DeleteItem",  # compensation: a reading that could not be queued
+    "dynamodb:BatchWriteItem",  # compensation: deletes the readings that could not be queued
 )
 PROCESSOR_RAW_ACTIONS = ("dynamodb:Query",)  # POST /process reads the range it replays
 PROCESSOR_PROCESSED_ACTIONS = ("dynamodb:BatchWriteItem",)

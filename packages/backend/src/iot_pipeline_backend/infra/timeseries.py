@@ -79,6 +79,8 @@ class TimeSeriesStorage(Construct):
         table = self.table.table_arn
         index = f"{table}/index/{LISTING_INDEX}"
         _allow(processor, ["dynamodb:Query"], processed.table_arn)
+        # A put inside TransactWriteItems is authorised as dynamodb:PutItem:
+        # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html
         _allow(processor, PROCESSOR_AGGREGATE_ACTIONS, table)
         _allow(query, QUERY_AGGREGATE_ACTIONS, table, index)
         # A table under a customer-managed key is read through DynamoDB's use of the key on
