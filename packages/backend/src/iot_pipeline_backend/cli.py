@@ -14,6 +14,7 @@ import click
 COMMANDS: list[tuple[str, str]] = [
     ("iot_pipeline_backend.cost.command", "cost"),
     ("iot_pipeline_backend.dlq.command", "dlq"),
+    ("iot_pipeline_backend.mqtt.command", "devices"),
     ("iot_pipeline_backend.local.commands", "local"),
     ("iot_pipeline_backend.local.commands", "demo"),
 ]
