@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Generator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from iot_pipeline_common import limits
@@ -32,6 +32,9 @@ from iot_pipeline_backend.local.credentials import LocalCredentials, load_or_cre
 from iot_pipeline_backend.local.gateway import Gateway, LambdaHandler, Route
 from iot_pipeline_backend.local.logs import LOGGER_NAME
 from iot_pipeline_backend.local.poller import DEFAULT_REGION, QueuePoller
+
+if TYPE_CHECKING:
+    from iot_pipeline_backend.mqtt.server import MqttServer
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -142,6 +145,7 @@ class LocalPipeline:
         port: int = DEFAULT_PORT,
         routes: Sequence[Route] | None = None,
         poll_queue: bool = True,
+        mqtt_port: int | None = None,
     ) -> None:
         self.data_dir = data_dir.resolve()
         self.region = region
@@ -150,6 +154,8 @@ class LocalPipeline:
         self.port = port
         self._routes = routes
         self._poll_queue = poll_queue
+        self._mqtt_port = mqtt_port  # None: no MQTT endpoint (see iot_pipeline_backend.mqtt)
+        self.mqtt: MqttServer | None = None
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.credentials: LocalCredentials = load_or_create_credentials(self.data_dir)
         validate_config(self.data_dir)
@@ -208,6 +214,16 @@ class LocalPipeline:
         self._gateway = Gateway(routes=routes, verifier=verifier, region=self.region)
         if self._poll_queue:
             self._start_poller(routes)
+        if self._mqtt_port is not None:
+            from iot_pipeline_backend.mqtt.server import MqttServer
+
+            self.mqtt = MqttServer(
+                data_dir=self.data_dir,
+                adapters=self._adapters,
+                host=self.host,
+                port=self._mqtt_port,
+            )
+            self.mqtt.start(timeout=timeout)
         config = uvicorn.Config(
             self._gateway,
             log_config=None,
@@ -269,6 +285,9 @@ class LocalPipeline:
         if self._gateway is not None:
             self._gateway.close()
             self._gateway = None
+        if self.mqtt is not None:
+            self.mqtt.stop(timeout=timeout)
+            self.mqtt = None
         if self._poller is not None:
             self._poller.stop(timeout=timeout)
             self._poller = None
