@@ -1,0 +1,33 @@
+"""IoT Core's data plane: tell a device on its errors topic why its payload was refused.
+
+The local server publishes the same body on the same topic from inside the connection;
+in AWS the Lambda behind the topic rule does it with ``iot-data`` Publish
+(https://docs.aws.amazon.com/iot/latest/apireference/API_iotdata_Publish.html).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from iot_pipeline_common.models import ErrorBody
+
+from iot_pipeline_backend.adapters.aws._retry import aws_boundary
+
+if TYPE_CHECKING:
+    from mypy_boto3_iot_data.client import IoTDataPlaneClient
+else:
+    IoTDataPlaneClient = Any
+
+
+class IotDeviceReplies:
+    """Publishes error bodies at QoS 0 (a device that is not subscribed simply misses it)."""
+
+    def __init__(self, client: IoTDataPlaneClient) -> None:
+        self._client = client
+
+    def tell(self, topic: str, body: ErrorBody) -> None:
+        """Publish ``body`` as JSON on ``topic``; raises StoreUnavailableError on failure."""
+        with aws_boundary("iot-data Publish"):
+            self._client.publish(
+                topic=topic, qos=0, payload=body.model_dump_json(exclude_none=True).encode()
+            )
