@@ -165,3 +165,19 @@ def test_openssl_accepts_the_chain_and_sees_the_revocation(tmp_path: Path) -> No
     authority.revoke("checked")
     revoked = verify(*crl)
     assert revoked.returncode != 0 and "revoked" in revoked.stdout + revoked.stderr
+
+
+def test_devices_add_for_a_fleet_reuses_active_certificates(tmp_path: Path) -> None:
+    runner = CliRunner()
+    data = ["--data-dir", str(tmp_path)]
+    first = runner.invoke(main, ["devices", "add", "f-1", "f-2", "--json", *data])
+    assert first.exit_code == 0, first.output
+    issued = [json.loads(line) for line in first.output.splitlines()]
+    assert [Path(i["certificate"]).name for i in issued] == ["f-1.crt", "f-2.crt"]
+    again = runner.invoke(main, ["devices", "add", "f-1", "f-2", "f-3", "--reuse", "--json", *data])
+    assert again.exit_code == 0, again.output
+    reused = [json.loads(line) for line in again.output.splitlines()]
+    assert reused[:2] == issued
+    assert (
+        Path(reused[2]["certificate"]).read_bytes() != Path(issued[0]["certificate"]).read_bytes()
+    )

@@ -41,29 +41,36 @@ def devices() -> None:
 
 
 @devices.command("add")
-@click.argument("name")
+@click.argument("names", metavar="NAME...", nargs=-1, required=True)
 @_data_dir_option
-@click.option("--json", "as_json", is_flag=True, help="Print the paths as one JSON object.")
-def add(name: str, data_dir: Path, as_json: bool) -> None:
-    """Issue device NAME a certificate and private key, and print where they are.
+@click.option("--json", "as_json", is_flag=True, help="Print the paths as JSON, one line a device.")
+@click.option(
+    "--reuse",
+    is_flag=True,
+    help="Print the credentials a device already holds instead of refusing (a fleet's setup).",
+)
+def add(names: tuple[str, ...], data_dir: Path, as_json: bool, reuse: bool) -> None:
+    """Issue each device NAME a certificate and private key, and print where they are.
 
     NAME is the thing name and must be the device_id of every reading it publishes.
-    Refused while NAME holds a certificate that is not revoked. With --json the output is
-    {"certificate", "private_key", "ca"} (absolute paths).
+    Refused while NAME holds a certificate that is not revoked (unless --reuse). With
+    --json each device is one line {"certificate", "private_key", "ca"} (absolute paths).
     """
-    try:
-        credentials = DeviceAuthority.open(data_dir.resolve()).add_device(name)
-    except DeviceIdentityError as exc:
-        raise DeviceCommandError(str(exc)) from None
-    if as_json:
-        click.echo(json.dumps(credentials.as_json()))
-        return
-    click.echo(f"device {name} can connect over MQTT with")
-    click.echo(f"  certificate  {credentials.certificate}")
-    click.echo(f"  private key  {credentials.private_key}")
-    click.echo(f"  CA           {credentials.ca}")
-    click.echo(f"  publish to   {readings_topic(name)} (QoS 1)")
-    click.echo(f"  errors on    {errors_topic(name)}")
+    authority = DeviceAuthority.open(data_dir.resolve())
+    for name in names:
+        try:
+            credentials = authority.ensure_device(name) if reuse else authority.add_device(name)
+        except DeviceIdentityError as exc:
+            raise DeviceCommandError(str(exc)) from None
+        if as_json:
+            click.echo(json.dumps(credentials.as_json()))
+            continue
+        click.echo(f"device {name} can connect over MQTT with")
+        click.echo(f"  certificate  {credentials.certificate}")
+        click.echo(f"  private key  {credentials.private_key}")
+        click.echo(f"  CA           {credentials.ca}")
+        click.echo(f"  publish to   {readings_topic(name)} (QoS 1)")
+        click.echo(f"  errors on    {errors_topic(name)}")
 
 
 @devices.command("list")
