@@ -91,7 +91,7 @@ def test_the_mqtt_ingestion_may_store_raw_enqueue_and_answer_on_errors_topics_on
 
 def test_a_thing_connects_as_itself_and_uses_only_its_own_topics(dev: Synthesized) -> None:
     [policy] = dev.of_type("AWS::IoT::Policy").values()
-    assert policy["PolicyName"] == "iot-pipeline-device-dev"
+    assert policy["PolicyName"] == "iot-pipeline-thing-dev"
     statements = policy["PolicyDocument"]["Statement"]
     granted = {s["Action"]: _name(s["Resource"], dev) for s in statements}
     assert granted == {
@@ -132,7 +132,7 @@ def test_alarms_watch_the_rule_the_function_and_the_dlq(dev: Synthesized) -> Non
 def test_every_mqtt_name_carries_the_environment_suffix(qa: Synthesized) -> None:
     text = json.dumps(qa.resources)
     assert "iot_pipeline_readings_qa" in text
-    for name in ("mqtt-ingestion-qa", "iot-mqtt-dlq-qa", "iot-pipeline-device-qa"):
+    for name in ("mqtt-ingestion-qa", "iot-mqtt-dlq-qa", "iot-pipeline-thing-qa"):
         assert name in text
     ours = json.dumps({k: v for k, v in qa.resources.items() if k.startswith("Iot")})
     assert re.search(r"[-_]dev(?![a-z])", ours) is None

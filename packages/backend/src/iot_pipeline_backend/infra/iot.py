@@ -9,7 +9,7 @@
   function's on-failure destination (the invocation failed after Lambda's retries). Both
   go to ``iot-mqtt-dlq-<suffix>``, apart from the processor's DLQ because these messages
   are rule events, not queue messages, and ``iot-pipeline dlq redrive`` must not move them.
-* **policy** ``iot-pipeline-device-<suffix>``: a thing connects only with its own name as
+* **policy** ``iot-pipeline-thing-<suffix>``: a thing connects only with its own name as
   client id, publishes only to its own readings topic and reads only its own errors topic
   (https://docs.aws.amazon.com/iot/latest/developerguide/thing-policy-variables.html).
 * **alarms** on the rule's action failures and parse errors (AWS/IoT ``Failure`` and
@@ -171,7 +171,7 @@ class DeviceIngestion(Construct):
         self.device_policy = iot.CfnPolicy(
             self,
             "DevicePolicy",
-            policy_name=f"iot-pipeline-device-{suffix}",
+            policy_name=f"iot-pipeline-thing-{suffix}",
             policy_document=self._device_policy(stack),
         )
         self._alarms(settings=settings, alert_topic=alert_topic)
