@@ -93,7 +93,8 @@ class MqttServer:
         except OSError as exc:
             self.stop()
             raise SettingsError(
-                f"cannot listen for MQTT on {self.host}:{self.port}: {exc.strerror}"
+                f"cannot listen for MQTT on {self.host}:{self.port}: {exc.strerror} "
+                "(choose another with --mqtt-port, or --no-mqtt)"
             ) from None
         tmp = self.endpoint_file.with_suffix(".tmp")
         tmp.write_text(self.endpoint + "\n", encoding="utf-8")

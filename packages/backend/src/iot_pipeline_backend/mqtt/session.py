@@ -126,8 +126,13 @@ class DeviceSession:
                 await self._handle(await self._next_packet(self._keep_alive_timeout))
         except _DisconnectError:
             pass
-        except (NoDataError, MQTTError, AMQTTError, ConnectionError, asyncio.IncompleteReadError):
+        except TimeoutError:
+            _log.info("mqtt keep-alive or connect time expired", extra={"thing": self._thing})
+        except (NoDataError, MQTTError, AMQTTError, OSError, asyncio.IncompleteReadError):
             _log.info("mqtt connection ended", extra={"thing": self._thing})
+        except Exception:
+            # A packet the codec cannot decode ends this connection, never the server.
+            _log.exception("mqtt connection failed", extra={"thing": self._thing})
         finally:
             self._writer.close()
             with contextlib.suppress(ConnectionError, OSError):
