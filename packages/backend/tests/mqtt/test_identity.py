@@ -7,16 +7,19 @@ mosquitto-clients) and ``openssl verify`` for the CA and CRL files, each skipped
 from __future__ import annotations
 
 import json
+import queue
 import shutil
 import socket
 import ssl
 import subprocess
 from pathlib import Path
 
+import paho.mqtt.client as paho
 import pytest
 from click.testing import CliRunner
 from iot_pipeline_backend.cli import main
 from iot_pipeline_backend.mqtt.certificates import DeviceAuthority
+from paho.mqtt.enums import CallbackAPIVersion
 
 from .conftest import WAIT_S, MqttPipeline, connect
 from .test_publish import SENSORS, _raw
@@ -181,3 +184,32 @@ def test_devices_add_for_a_fleet_reuses_active_certificates(tmp_path: Path) -> N
     assert (
         Path(reused[2]["certificate"]).read_bytes() != Path(issued[0]["certificate"]).read_bytes()
     )
+
+
+@pytest.mark.parametrize(
+    ("protocol", "expected"),
+    # MQTT 5's CONNACK 0x84, and 3.1's return code 1, which paho reports as the same 132.
+    [(paho.MQTTv5, 132), (paho.MQTTv31, 132)],
+)
+def test_given_another_protocol_version_then_the_connect_is_refused_in_its_own_terms(
+    mqtt_pipeline: MqttPipeline, protocol: int, expected: int
+) -> None:
+    credentials = mqtt_pipeline.add_device(f"proto-{protocol}")
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"proto-{protocol}", protocol=protocol
+    )
+    client.tls_set(
+        ca_certs=str(credentials.ca),
+        certfile=str(credentials.certificate),
+        keyfile=str(credentials.private_key),
+    )
+    codes: queue.Queue[int] = queue.Queue()
+    client.on_connect = lambda c, u, f, reason, p: codes.put(reason.value)
+    client.reconnect_delay_set(min_delay=60, max_delay=60)
+    client.connect("127.0.0.1", mqtt_pipeline.port)
+    client.loop_start()
+    try:
+        assert codes.get(timeout=WAIT_S) == expected
+    finally:
+        client.disconnect()
+        client.loop_stop()

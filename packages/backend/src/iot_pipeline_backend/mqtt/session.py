@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from amqtt.adapters import StreamReaderAdapter
+from amqtt.adapters import BufferReader, StreamReaderAdapter
 from amqtt.errors import AMQTTError, MQTTError, NoDataError
 from amqtt.mqtt import packet_class
 from amqtt.mqtt.connack import (
@@ -71,8 +71,14 @@ from iot_pipeline_backend.mqtt.bridge import error_body
 
 _log = logging.getLogger(f"{LOGGER_NAME}.mqtt")
 
-#: MQTT 3.1.1's protocol level in CONNECT.
+#: MQTT 3.1.1's protocol level in CONNECT, and MQTT 5's.
 PROTOCOL_LEVEL_311 = 4
+PROTOCOL_LEVEL_5 = 5
+#: An MQTT 5 CONNACK: no session, reason 0x84 Unsupported Protocol Version, no properties
+#: (MQTT 5.0 §3.2.2.2); the one packet this server speaks in MQTT 5, to refuse it.
+MQTT5_UNSUPPORTED_VERSION = b"\x20\x03\x00\x84\x00"
+#: A CONNECT holds a client id, a will and credentials: a few KB at most in practice.
+MAX_CONNECT_BYTES = 65_535 * 4
 SUBACK_FAILURE = 0x80
 #: A PUBLISH larger than an ingest body plus its topic is refused before it is read whole.
 MAX_PACKET_BYTES = limits.MAX_BODY_BYTES + 2 + 65_535 + 2
@@ -139,9 +145,24 @@ class DeviceSession:
                 await self._writer.wait_closed()
 
     async def _handshake(self) -> None:
-        fixed, packet = await self._next_packet(CONNECT_TIMEOUT_S)
-        if fixed.packet_type != CONNECT or not isinstance(packet, ConnectPacket):
+        async with asyncio.timeout(CONNECT_TIMEOUT_S):
+            fixed = await MQTTFixedHeader.from_stream(self._reader)
+            if fixed is None or fixed.packet_type != CONNECT:
+                raise _DisconnectError
+            if fixed.remaining_length > MAX_CONNECT_BYTES:
+                raise _DisconnectError
+            raw = await self._reader.read(fixed.remaining_length)
+        level = _protocol_level(raw)
+        if level != PROTOCOL_LEVEL_311:
+            # Refuse before decoding: the codec reads 3.1.1 only, and an MQTT 5 client
+            # understands only an MQTT 5 CONNACK ("Unsupported Protocol Version").
+            _log.warning("mqtt connect refused", extra={"reason": f"protocol level {level}"})
+            refused = MQTT5_UNSUPPORTED_VERSION if level == PROTOCOL_LEVEL_5 else None
+            await self._send_bytes(
+                refused or ConnackPacket.build(0, UNACCEPTABLE_PROTOCOL_VERSION).to_bytes()
+            )
             raise _DisconnectError
+        packet = await ConnectPacket.from_stream(BufferReader(raw), fixed)
         refusal = self._refusal(packet)
         if refusal is not None:
             code, why = refusal
@@ -159,8 +180,6 @@ class DeviceSession:
     _keep_alive_timeout: float | None = None
 
     def _refusal(self, connect: ConnectPacket) -> tuple[int, str] | None:
-        if connect.proto_level != PROTOCOL_LEVEL_311:
-            return UNACCEPTABLE_PROTOCOL_VERSION, f"protocol level {connect.proto_level}"
         if not self._identity.thing_name:
             return NOT_AUTHORIZED, "the certificate has no subject CN (thing name)"
         if self._is_revoked(self._identity.serial):
@@ -254,8 +273,19 @@ class DeviceSession:
         )
 
     async def _send(self, packet: Any) -> None:
-        self._writer.write(packet.to_bytes())
+        await self._send_bytes(packet.to_bytes())
+
+    async def _send_bytes(self, data: bytes) -> None:
+        self._writer.write(data)
         await self._writer.drain()
+
+
+def _protocol_level(connect_body: bytes) -> int | None:
+    """The protocol level byte of a CONNECT body: after the protocol name (2-byte length)."""
+    if len(connect_body) < 2:
+        return None
+    at = 2 + int.from_bytes(connect_body[:2], "big")
+    return connect_body[at] if at < len(connect_body) else None
 
 
 __all__ = ["DeviceSession", "Ingest", "PeerIdentity"]
