@@ -145,7 +145,7 @@ def run(*, quick: bool) -> list[Figure]:
     page = "one 100-reading page of the same device"
     return [
         Figure(
-            figure=f"9. Hourly aggregate of {hours} h at 1 Hz ({readings:,} readings)",
+            figure=f"10. Hourly aggregate of {hours} h at 1 Hz ({readings:,} readings)",
             value=medians["hourly"],
             unit="ms",
             reference=page,
@@ -165,7 +165,7 @@ def run(*, quick: bool) -> list[Figure]:
             ),
         ),
         Figure(
-            figure=f"9. Daily aggregate of the same {hours} h (one bucket)",
+            figure=f"10. Daily aggregate of the same {hours} h (one bucket)",
             value=medians["daily"],
             unit="ms",
             reference=page,

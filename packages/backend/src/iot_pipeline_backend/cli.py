@@ -15,6 +15,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("iot_pipeline_backend.config.command", "config"),
     ("iot_pipeline_backend.cost.command", "cost"),
     ("iot_pipeline_backend.dlq.command", "dlq"),
+    ("iot_pipeline_backend.mqtt.command", "devices"),
     ("iot_pipeline_backend.local.commands", "local"),
     ("iot_pipeline_backend.local.commands", "demo"),
 ]

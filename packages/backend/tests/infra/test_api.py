@@ -264,6 +264,8 @@ def test_outputs_are_exactly_the_contract_ones(dev: Synthesized) -> None:
         "AggregatesTableName",
         "IngestionQueueUrl",
         "AlertTopicArn",
+        "DevicePolicyName",  # MQTT: the IoT policy to attach to each device certificate
+        "ReadingsRuleName",
     }
 
 

@@ -156,7 +156,7 @@ def test_queues_are_encrypted(dev: Synthesized, name: str) -> None:
 
 def test_queues_refuse_plain_http(dev: Synthesized) -> None:
     policies = dev.of_type("AWS::SQS::QueuePolicy").values()
-    assert len(policies) == 2
+    assert len(policies) == 3  # the queue, its DLQ, the MQTT path's DLQ
     for policy in policies:
         assert any(
             s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
@@ -326,7 +326,8 @@ def test_functions_log_to_their_own_group(dev: Synthesized, name: str) -> None:
 def test_every_log_group_is_kms_encrypted_with_30_day_retention(dev: Synthesized) -> None:
     key = next(iter(dev.of_type("AWS::KMS::Key")))
     groups = dev.of_type("AWS::Logs::LogGroup")
-    assert len(groups) == 6  # three functions, the api-key writer, API access and execution
+    assert len(groups) == 7  # four functions (MQTT ingestion too), the api-key writer, API
+    # access and execution logs
     for props in groups.values():
         assert props["RetentionInDays"] == 30
         assert props["KmsKeyId"] == {"Fn::GetAtt": [key, "Arn"]}

@@ -26,6 +26,7 @@ from iot_pipeline_simulator.console import live_progress, run_summary, verify_su
 from iot_pipeline_simulator.devices import Fleet
 from iot_pipeline_simulator.errors import SimulatorError
 from iot_pipeline_simulator.html_report import write_html
+from iot_pipeline_simulator.mqtt_run import MqttSettings, mqtt_options
 from iot_pipeline_simulator.pipeline import PipelineSink, open_client, stored_readings
 from iot_pipeline_simulator.profiles import PROFILES, get_profile
 from iot_pipeline_simulator.report import RunReport, build_report
@@ -197,8 +198,10 @@ def main() -> None:
     help="Write a self-contained HTML report with throughput and latency charts here.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No live progress and no summary table.")
+@mqtt_options
 def run(
     *,
+    mqtt: MqttSettings | None,
     endpoint: str,
     devices: int,
     rate: float,
@@ -244,6 +247,8 @@ def run(
             drain_timeout_s=drain_timeout,
         )
         chosen_seed = seed if seed is not None else random.randrange(1_000_000)
+        if mqtt is not None:
+            mqtt.check(batch=batch, batch_by=batch_by)
         client = open_client(
             endpoint=endpoint,
             region=region,
@@ -255,8 +260,8 @@ def run(
 
         async def drive() -> RunReport:
             async with client:
-                sink = PipelineSink(client)
-                await sink.preflight()
+                http_sink = PipelineSink(client)
+                await http_sink.preflight()
                 fleet = Fleet(
                     profile=profile,
                     devices=devices,
@@ -264,12 +269,24 @@ def run(
                     seed=chosen_seed,
                     start_ms=now_ms(),
                 )
+                sink: Any = http_sink
+                if mqtt is not None:
+                    sink = mqtt.open_sink(
+                        device_ids=[fleet.device_id(i) for i in range(devices)],
+                        max_in_flight=max_in_flight,
+                        timeout_s=timeout,
+                    )
+                    await sink.preflight()
                 runner = LoadRunner(sink=sink, fleet=fleet, options=options)
                 show = not quiet and console.is_terminal
-                async with live_progress(
-                    runner, console=console, duration_s=duration, enabled=show
-                ):
-                    result = await runner.run()
+                try:
+                    async with live_progress(
+                        runner, console=console, duration_s=duration, enabled=show
+                    ):
+                        result = await runner.run()
+                finally:
+                    if mqtt is not None:
+                        await sink.close()
             return build_report(
                 result, endpoint=str(client.endpoint), region=client.region, aws_profile=aws_profile
             )

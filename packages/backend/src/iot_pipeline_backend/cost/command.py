@@ -65,6 +65,7 @@ _OPTION_OF_FIELD = {
     "query_reads_per_reading": "--query-reads-per-reading",
     "xray_sampling_rate": "--xray-sampling-rate",
     "lambda_memory_mb": "--memory-mb",
+    "connected_devices": "--connected-devices",
 }
 
 
@@ -160,6 +161,21 @@ _OPTION_OF_FIELD = {
     show_default=True,
     help="Memory of each Lambda function (default: the stack's); duration is billed in GB-seconds.",
 )
+@click.option(
+    "--protocol",
+    type=click.Choice(["http", "mqtt"]),
+    default="http",
+    show_default=True,
+    help="How readings arrive: signed HTTPS to API Gateway, or MQTT to AWS IoT Core "
+    "(a message of --batch-size readings; rule + Lambda action; see docs/mqtt.md).",
+)
+@click.option(
+    "--connected-devices",
+    type=click.IntRange(min=0),
+    default=100,
+    show_default=True,
+    help="With --protocol mqtt: devices connected all month (IoT Core connectivity).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 def cost(
     *,
@@ -174,6 +190,8 @@ def cost(
     query_reads_per_reading: float,
     xray_sampling_rate: float,
     memory_mb: int,
+    protocol: str,
+    connected_devices: int,
     as_json: bool,
 ) -> None:
     try:
@@ -191,15 +209,29 @@ def cost(
             xray_sampling_rate=xray_sampling_rate,
             lambda_memory_mb=memory_mb,
         )
-        estimate = estimate_monthly_cost(assumptions)
-        single = estimate_monthly_cost(one_reading_per_request(assumptions))
+        if protocol == "mqtt":
+            from iot_pipeline_backend.cost.mqtt import estimate_mqtt_monthly_cost
+
+            estimate = estimate_mqtt_monthly_cost(assumptions, connected_devices=connected_devices)
+            single = estimate_mqtt_monthly_cost(
+                one_reading_per_request(assumptions), connected_devices=connected_devices
+            )
+        else:
+            estimate = estimate_monthly_cost(assumptions)
+            single = estimate_monthly_cost(one_reading_per_request(assumptions))
     except AssumptionError as exc:
         raise click.BadParameter(
             exc.message, param_hint=f"'{_OPTION_OF_FIELD.get(exc.field, exc.field)}'"
         ) from None
 
     if as_json:
-        click.echo(json.dumps(_as_json(estimate, single), indent=2))
+        data = _as_json(estimate, single)
+        data["protocol"] = protocol
+        if protocol == "mqtt":
+            from iot_pipeline_backend.cost.mqtt import MQTT_PRICES
+
+            data["prices"] += [_price_json(price) for price in MQTT_PRICES]
+        click.echo(json.dumps(data, indent=2))
     else:
         click.echo(_as_table(estimate, single))
 
@@ -209,18 +241,19 @@ def _as_json(estimate: CostEstimate, single: CostEstimate) -> dict[str, Any]:
         **estimate.to_dict(),
         "assumptions": dataclasses.asdict(estimate.assumptions),
         "one_reading_per_request": single.to_dict(),
-        "prices": [
-            {
-                "name": price.name,
-                "usd": price.usd,
-                "per": price.per,
-                "unit": price.unit,
-                "volume_tiers": [list(tier) for tier in price.volume_tiers],
-                "source": price.source,
-                "as_of": price.as_of.isoformat(),
-            }
-            for price in prices.ALL_PRICES
-        ],
+        "prices": [_price_json(price) for price in prices.ALL_PRICES],
+    }
+
+
+def _price_json(price: prices.Price) -> dict[str, Any]:
+    return {
+        "name": price.name,
+        "usd": price.usd,
+        "per": price.per,
+        "unit": price.unit,
+        "volume_tiers": [list(tier) for tier in price.volume_tiers],
+        "source": price.source,
+        "as_of": price.as_of.isoformat(),
     }
 
 

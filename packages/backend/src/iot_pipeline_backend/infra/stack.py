@@ -16,6 +16,7 @@ from iot_pipeline_backend.infra.configuration import PipelineConfiguration, para
 from iot_pipeline_backend.infra.deployment import DeploymentSettings
 from iot_pipeline_backend.infra.encryption import PipelineKey
 from iot_pipeline_backend.infra.functions import PipelineFunctions
+from iot_pipeline_backend.infra.iot import DeviceIngestion
 from iot_pipeline_backend.infra.messaging import Messaging
 from iot_pipeline_backend.infra.monitoring import PipelineAlarms
 from iot_pipeline_backend.infra.storage import ReadingStorage
@@ -113,6 +114,23 @@ class IotPipelineStack(Stack):
             topic=topic,
             stage=self.api.rest_api.deployment_stage,
         )
+        # Devices over MQTT: IoT Core topic rule → the same ingest path (infra/iot.py).
+        self.iot = DeviceIngestion(
+            self,
+            "Iot",
+            settings=settings,
+            bundle=bundle,
+            layer=self.functions.layer,
+            environment=environment,
+            key=self.key,
+            raw_table=raw,
+            queue=queue,
+            config_parameter_arn=parameter_arn(self, names.config_parameter),
+            alert_topic=topic,
+            raw_write_actions=INGESTION_RAW_ACTIONS,
+        )
+        CfnOutput(self, "DevicePolicyName", value=self.iot.device_policy.ref)
+        CfnOutput(self, "ReadingsRuleName", value=self.iot.rule_name)
         CfnOutput(self, "ApiEndpoint", value=self.api.rest_api.url)
         CfnOutput(self, "RawSensorTableName", value=raw.table_name)
         CfnOutput(self, "ProcessedDataTableName", value=processed.table_name)

@@ -23,6 +23,10 @@ from iot_pipeline_backend.local.runtime import (
     LocalPipeline,
 )
 
+#: ``--mqtt-port``'s default (the IANA port of MQTT over TLS); not imported from the MQTT
+#: server so ``iot-pipeline --help`` does not load it.
+DEFAULT_MQTT_PORT = 8883
+
 #: Exit code for a refused start (bad config, unusable credentials file, port taken).
 EXIT_BAD_SETUP = 2
 
@@ -47,6 +51,14 @@ def banner(pipeline: LocalPipeline) -> str:
             f"  data dir     {pipeline.data_dir}",
             f"  health       {pipeline.health_url}  (unsigned; reports a config.json that "
             "does not validate)",
+            *(
+                [
+                    f"  mqtt         {pipeline.mqtt.endpoint} (TLS, client certificates from "
+                    "`iot-pipeline devices add NAME`)"
+                ]
+                if pipeline.mqtt is not None
+                else []
+            ),
             "",
             "Sign requests with any SigV4 client (the SDK, iot-sim, botocore, awscurl, "
             f'curl --aws-sigv4 "aws:amz:{pipeline.region}:execute-api"):',
@@ -90,6 +102,14 @@ _data_dir_option = click.option(
     help="Region clients must sign for (the credential scope), as with a real API.",
 )
 @click.option(
+    "--mqtt-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Port of the MQTT endpoint (MQTT 3.1.1 over TLS, device certificates) "
+    "[default: 8883, or a free port when --port is 0]; 0 picks a free port.",
+)
+@click.option("--no-mqtt", is_flag=True, help="Do not serve MQTT (HTTP only).")
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
     default="info",
@@ -108,7 +128,14 @@ _data_dir_option = click.option(
     "queue: a local, SigV4-verifying gateway in front of AWS resources.",
 )
 def local(
-    host: str, port: int, data_dir: Path, region: str, log_level: str, backend: Backend
+    host: str,
+    port: int,
+    data_dir: Path,
+    region: str,
+    mqtt_port: int | None,
+    no_mqtt: bool,
+    log_level: str,
+    backend: Backend,
 ) -> None:
     """Run the whole pipeline on this machine: API gateway, queue poller, SQLite storage.
 
@@ -118,12 +145,23 @@ def local(
     DATA_DIR/credentials (profile iot-pipeline-local); only those keys are accepted.
     A bad DATA_DIR/config.json stops the start with an error naming the key, as do a data
     dir that cannot be written and one another runtime holds (exit code 2).
+
+    Devices that speak MQTT connect over TLS with a certificate from
+    `iot-pipeline devices add NAME` and publish to iot-pipeline/NAME/readings (QoS 1);
+    the PUBACK is sent once the reading is stored and queued.
     """
     configure_logging(log_level)
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", log_level.upper())
     try:
+        if mqtt_port is None:
+            mqtt_port = 0 if port == 0 else DEFAULT_MQTT_PORT
         pipeline = LocalPipeline(
-            data_dir=data_dir, region=region, host=host, port=port, backend=backend
+            data_dir=data_dir,
+            region=region,
+            host=host,
+            port=port,
+            mqtt_port=None if no_mqtt else mqtt_port,
+            backend=backend,
         )
         pipeline.start()
     except (ConfigError, SettingsError) as exc:

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Generator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import uvicorn
 from iot_pipeline_common import limits
@@ -33,6 +33,9 @@ from iot_pipeline_backend.local.datadir import DataDirLock, prepare_data_dir
 from iot_pipeline_backend.local.gateway import HEALTH_PATH, Gateway, LambdaHandler, Route
 from iot_pipeline_backend.local.logs import LOGGER_NAME
 from iot_pipeline_backend.local.poller import DEFAULT_REGION, PollableQueue, QueuePoller
+
+if TYPE_CHECKING:
+    from iot_pipeline_backend.mqtt.server import MqttServer
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -153,6 +156,7 @@ class LocalPipeline:
         routes: Sequence[Route] | None = None,
         poll_queue: bool = True,
         backend: Backend = "local",
+        mqtt_port: int | None = None,
     ) -> None:
         self.data_dir = data_dir.resolve()
         self.region = region
@@ -161,6 +165,8 @@ class LocalPipeline:
         self.port = port
         self._routes = routes
         self._poll_queue = poll_queue
+        self._mqtt_port = mqtt_port  # None: no MQTT endpoint (see iot_pipeline_backend.mqtt)
+        self.mqtt: MqttServer | None = None
         self.backend: Backend = backend
         prepare_data_dir(self.data_dir)
         self._lock = DataDirLock(self.data_dir)
@@ -244,6 +250,16 @@ class LocalPipeline:
         )
         if self._poll_queue:
             self._start_poller(routes)
+        if self._mqtt_port is not None:
+            from iot_pipeline_backend.mqtt.server import MqttServer
+
+            self.mqtt = MqttServer(
+                data_dir=self.data_dir,
+                adapters=self._adapters,
+                host=self.host,
+                port=self._mqtt_port,
+            )
+            self.mqtt.start(timeout=timeout)
         config = uvicorn.Config(
             self._gateway,
             log_config=None,
@@ -327,6 +343,9 @@ class LocalPipeline:
         if self._gateway is not None:
             self._gateway.close()
             self._gateway = None
+        if self.mqtt is not None:
+            self.mqtt.stop(timeout=timeout)
+            self.mqtt = None
         if self._poller is not None:
             self._poller.stop(timeout=timeout)
             self._poller = None
