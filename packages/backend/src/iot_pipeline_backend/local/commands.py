@@ -43,6 +43,7 @@ def banner(pipeline: LocalPipeline) -> str:
             f"  access key   {creds.access_key}",
             f"  credentials  {creds.path}",
             f"  data dir     {pipeline.data_dir}",
+            f"  dashboard    {pipeline.dashboard_url}",
             "",
             "Sign requests with any SigV4 client (the SDK, iot-sim, the AWS CLI):",
             f"  export AWS_SHARED_CREDENTIALS_FILE={creds.path} AWS_PROFILE={creds.profile} "

@@ -25,6 +25,7 @@ from iot_pipeline_common import limits
 from iot_pipeline_backend import settings
 from iot_pipeline_backend.adapters import Adapters
 from iot_pipeline_backend.adapters.local import CONFIG_FILE, JsonFileConfigSource, LocalAdapters
+from iot_pipeline_backend.dashboard import DASHBOARD_PATH, Dashboard, load_or_create_dashboard_token
 from iot_pipeline_backend.errors import ConfigError, SettingsError
 from iot_pipeline_backend.handlers.runtime import use_adapters
 from iot_pipeline_backend.local.auth import SigV4Verifier
@@ -153,6 +154,8 @@ class LocalPipeline:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.credentials: LocalCredentials = load_or_create_credentials(self.data_dir)
         validate_config(self.data_dir)
+        self.dashboard_token = load_or_create_dashboard_token(self.data_dir)
+        self._dashboard: Dashboard | None = None
         self._adapters: LocalAdapters | None = None
         self._previous_adapters: Adapters | None = None
         self._previous_environment: dict[str, str | None] | None = None
@@ -167,6 +170,12 @@ class LocalPipeline:
         """The stage URL, e.g. ``http://127.0.0.1:8000/prod``."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}/{limits.STAGE}"
+
+    @property
+    def dashboard_url(self) -> str:
+        """The dashboard's URL with its token (open it once; a cookie keeps the token)."""
+        origin = self.endpoint.removesuffix(f"/{limits.STAGE}")
+        return f"{origin}{DASHBOARD_PATH}?token={self.dashboard_token}"
 
     @property
     def endpoint_file(self) -> Path:
@@ -205,7 +214,13 @@ class LocalPipeline:
         routes = (
             list(self._routes) if self._routes is not None else lambda_routes(lock=invocation_lock)
         )
-        self._gateway = Gateway(routes=routes, verifier=verifier, region=self.region)
+        self._dashboard = Dashboard(adapters=self._adapters, token=self.dashboard_token)
+        self._gateway = Gateway(
+            routes=routes,
+            verifier=verifier,
+            region=self.region,
+            mounts={DASHBOARD_PATH: self._dashboard},
+        )
         if self._poll_queue:
             self._start_poller(routes)
         config = uvicorn.Config(
@@ -269,6 +284,9 @@ class LocalPipeline:
         if self._gateway is not None:
             self._gateway.close()
             self._gateway = None
+        if self._dashboard is not None:
+            self._dashboard.close()
+            self._dashboard = None
         if self._poller is not None:
             self._poller.stop(timeout=timeout)
             self._poller = None
