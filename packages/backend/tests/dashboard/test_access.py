@@ -1,0 +1,192 @@
+"""The dashboard's token gate and data endpoints, against a real runtime over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import stat
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from iot_pipeline_backend.dashboard import DASHBOARD_TOKEN_FILE, load_or_create_dashboard_token
+from iot_pipeline_backend.errors import SettingsError
+from iot_pipeline_backend.local.commands import banner
+from iot_pipeline_backend.local.runtime import LocalPipeline
+from iot_pipeline_backend.local.testing import RunningPipeline, running_pipeline
+from iot_pipeline_sdk import Client
+
+PAGES = [
+    "/dashboard",
+    "/dashboard/",
+    "/dashboard/static/dashboard.js",
+    "/dashboard/static/vendor/uplot/uPlot.iife.min.js",
+    "/dashboard/api/devices",
+    "/dashboard/api/series?device_id=greenhouse-1",
+    "/dashboard/api/alerts",
+    "/dashboard/api/figures",
+    "/dashboard/api/nothing-here",
+]
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path) -> Iterator[RunningPipeline]:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    rule = {"name": "too-hot", "field": "temperature", "above": 45}
+    (data_dir / "config.json").write_text(json.dumps({"alert_rules": [rule]}))
+    with running_pipeline(data_dir=data_dir) as running:
+        yield running
+
+
+def _origin(pipeline: RunningPipeline) -> str:
+    return pipeline.endpoint.removesuffix("/prod")
+
+
+def _token(pipeline: RunningPipeline) -> str:
+    return (pipeline.data_dir / DASHBOARD_TOKEN_FILE).read_text()
+
+
+def _logged_in(pipeline: RunningPipeline) -> httpx.Client:
+    client = httpx.Client(base_url=_origin(pipeline), follow_redirects=True, timeout=10)
+    response = client.get("/dashboard", params={"token": _token(pipeline)})
+    assert response.status_code == 200
+    return client
+
+
+def _ingest(pipeline: RunningPipeline, readings: list[dict[str, object]]) -> None:
+    with Client(
+        endpoint=pipeline.endpoint,
+        region=pipeline.region,
+        credentials=(pipeline.access_key, pipeline.secret_key),
+    ) as sdk:
+        sdk.ingest_batch(readings)
+    assert pipeline.wait_idle(30)
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_without_the_token_every_page_and_endpoint_is_401_and_shows_nothing(
+    pipeline: RunningPipeline, path: str
+) -> None:
+    # GIVEN a device with data
+    _ingest(pipeline, [{"device_id": "greenhouse-1", "sensor_data": {"temperature": 21.5}}])
+    wrong = "x" * len(_token(pipeline))
+    login = httpx.get(_origin(pipeline) + "/dashboard", params={"token": _token(pipeline)})
+    cookie_name = login.headers["set-cookie"].split("=", 1)[0]
+    attempts = [
+        httpx.get(_origin(pipeline) + path, timeout=10),
+        httpx.get(_origin(pipeline) + path, params={"token": wrong}, timeout=10),
+        httpx.get(_origin(pipeline) + path, headers={"authorization": f"Bearer {wrong}"}),
+        httpx.get(_origin(pipeline) + path, headers={"cookie": f"{cookie_name}={wrong}"}),
+    ]
+    for response in attempts:
+        # THEN 401, no data, no cookie, and nothing that would let another origin read it
+        assert response.status_code == 401, (path, response.status_code)
+        assert b"greenhouse-1" not in response.content
+        assert b"21.5" not in response.content
+        assert "set-cookie" not in response.headers
+        assert "access-control-allow-origin" not in response.headers
+
+
+def test_the_token_url_sets_an_httponly_strict_cookie_and_drops_the_token_from_the_url(
+    pipeline: RunningPipeline,
+) -> None:
+    token = _token(pipeline)
+    response = httpx.get(_origin(pipeline) + "/dashboard", params={"token": token}, timeout=10)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/dashboard"
+    cookie = response.headers["set-cookie"]
+    assert f"={token};" in cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=Strict" in cookie
+    assert "Path=/dashboard" in cookie
+    # WHEN the browser follows the redirect with the cookie THEN it gets the page
+    client = _logged_in(pipeline)
+    page = client.get("/dashboard")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "access-control-allow-origin" not in page.headers
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    # AND a script may use the token as a bearer token instead
+    bearer = httpx.get(
+        _origin(pipeline) + "/dashboard/api/figures",
+        headers={"authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert bearer.status_code == 200
+
+
+def test_the_data_endpoints_show_devices_series_alerts_and_figures(
+    pipeline: RunningPipeline,
+) -> None:
+    now = int(time.time() * 1000)
+    readings: list[dict[str, object]] = [
+        {
+            "device_id": "greenhouse-1",
+            "timestamp": now - 60_000 * age,
+            "sensor_data": {"temperature": 20.0 + age, "humidity": 50.0},
+        }
+        for age in range(5)
+    ]
+    readings.append(
+        {"device_id": "greenhouse-2", "timestamp": now, "sensor_data": {"temperature": 55.0}}
+    )
+    _ingest(pipeline, readings)
+    client = _logged_in(pipeline)
+
+    devices = {d["device_id"]: d for d in client.get("/dashboard/api/devices").json()["devices"]}
+    assert devices.keys() == {"greenhouse-1", "greenhouse-2"}
+    assert devices["greenhouse-1"]["last_seen"] == now
+    assert devices["greenhouse-1"]["values"] == {"temperature": 20.0, "humidity": 50.0}
+    assert devices["greenhouse-1"]["status"] == "processed"
+    assert devices["greenhouse-2"]["status"] == "anomaly"
+    assert devices["greenhouse-2"]["anomalies"][0]["field"] == "temperature"
+
+    alerts = client.get("/dashboard/api/alerts").json()["alerts"]
+    assert [a["device_id"] for a in alerts] == ["greenhouse-2"]
+    assert alerts[0]["kind"] == "alert_rule"
+
+    figures = client.get("/dashboard/api/figures").json()
+    assert figures["readings_stored"] == 6
+    assert figures["readings_processed"] == 6
+    assert figures["queue_depth"] == 0
+    assert figures["dlq_size"] == 0
+
+    series = client.get(
+        "/dashboard/api/series",
+        params={"device_id": "greenhouse-1", "start": now - 3_600_000, "end": now},
+    ).json()
+    assert series["device_id"] == "greenhouse-1"
+    assert len(series["buckets"]) == len(series["avg"]) > 0
+    assert max(series["max"]) == 24.0
+
+
+def test_a_bad_series_request_is_a_400_naming_the_field(pipeline: RunningPipeline) -> None:
+    client = _logged_in(pipeline)
+    response = client.get("/dashboard/api/series", params={"device_id": "d", "start": "soon"})
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"] == "validation_error"
+    assert [d["field"] for d in body["details"]] == ["start"]
+
+
+def test_the_dashboard_is_read_only(pipeline: RunningPipeline) -> None:
+    client = _logged_in(pipeline)
+    assert client.post("/dashboard/api/devices").status_code == 405
+
+
+def test_the_token_is_private_stable_across_restarts_and_in_the_banner(tmp_path: Path) -> None:
+    first = LocalPipeline(data_dir=tmp_path, port=0)
+    path = tmp_path / DASHBOARD_TOKEN_FILE
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(first.dashboard_token) >= 40
+    again = LocalPipeline(data_dir=tmp_path, port=0)
+    assert again.dashboard_token == first.dashboard_token
+    assert f"/dashboard?token={first.dashboard_token}" in banner(first)
+
+
+def test_a_damaged_token_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / DASHBOARD_TOKEN_FILE).write_bytes(b"")
+    with pytest.raises(SettingsError, match=r"dashboard\.token"):
+        load_or_create_dashboard_token(tmp_path)
