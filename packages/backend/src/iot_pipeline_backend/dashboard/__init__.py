@@ -7,7 +7,7 @@
 * ``static/`` — the page, its script and styles, and uPlot (vendored, MIT).
 """
 
-from iot_pipeline_backend.dashboard.app import DASHBOARD_PATH, Dashboard
+from iot_pipeline_backend.dashboard.app import DASHBOARD_PATH, Dashboard, dashboard_url
 from iot_pipeline_backend.dashboard.token import (
     DASHBOARD_TOKEN_FILE,
     load_or_create_dashboard_token,
@@ -17,5 +17,6 @@ __all__ = [
     "DASHBOARD_PATH",
     "DASHBOARD_TOKEN_FILE",
     "Dashboard",
+    "dashboard_url",
     "load_or_create_dashboard_token",
 ]

@@ -29,6 +29,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs
 
+from iot_pipeline_common import limits
 from iot_pipeline_common.errors import ContractError, ErrorCode
 from iot_pipeline_common.models import ErrorBody
 
@@ -41,6 +42,14 @@ from iot_pipeline_backend.local.gateway import Receive, Scope, Send
 #: Where the local gateway mounts the dashboard (outside the API's stage).
 DASHBOARD_PATH = "/dashboard"
 _API = f"{DASHBOARD_PATH}/api/"
+
+
+def dashboard_url(*, endpoint: str, token: str) -> str:
+    """``http://host:port/prod`` (the API's stage URL) → the dashboard's URL with its token."""
+    origin = endpoint.rstrip("/").removesuffix(f"/{limits.STAGE}")
+    return f"{origin}{DASHBOARD_PATH}?token={token}"
+
+
 _STATIC = f"{DASHBOARD_PATH}/static/"
 _SECURITY_HEADERS = [
     ("cache-control", "no-store"),

@@ -25,7 +25,12 @@ from iot_pipeline_common import limits
 from iot_pipeline_backend import settings
 from iot_pipeline_backend.adapters import Adapters
 from iot_pipeline_backend.adapters.local import CONFIG_FILE, JsonFileConfigSource, LocalAdapters
-from iot_pipeline_backend.dashboard import DASHBOARD_PATH, Dashboard, load_or_create_dashboard_token
+from iot_pipeline_backend.dashboard import (
+    DASHBOARD_PATH,
+    Dashboard,
+    dashboard_url,
+    load_or_create_dashboard_token,
+)
 from iot_pipeline_backend.errors import ConfigError, SettingsError
 from iot_pipeline_backend.handlers.runtime import use_adapters
 from iot_pipeline_backend.local.auth import SigV4Verifier
@@ -174,8 +179,7 @@ class LocalPipeline:
     @property
     def dashboard_url(self) -> str:
         """The dashboard's URL with its token (open it once; a cookie keeps the token)."""
-        origin = self.endpoint.removesuffix(f"/{limits.STAGE}")
-        return f"{origin}{DASHBOARD_PATH}?token={self.dashboard_token}"
+        return dashboard_url(endpoint=self.endpoint, token=self.dashboard_token)
 
     @property
     def endpoint_file(self) -> Path:
