@@ -10,7 +10,7 @@ from pathlib import Path
 
 import boto3
 import pytest
-from iot_pipeline_backend.adapters.aws import AwsAdapters
+from iot_pipeline_backend.adapters.aws import AwsAdapters, timeseries
 from iot_pipeline_backend.adapters.local import LocalAdapters
 from iot_pipeline_backend.settings import Settings
 from moto import mock_aws
@@ -108,6 +108,9 @@ def aws_stack(*, config: dict[str, object] | None = None) -> Iterator[AwsStack]:
                 ],
                 BillingMode="PAY_PER_REQUEST",
             )
+        dynamodb.create_table(
+            TableName="aggregates-test", BillingMode="PAY_PER_REQUEST", **timeseries.TABLE_KEYS
+        )
         queue_url = session.client("sqs").create_queue(QueueName="iot-ingestion-test")["QueueUrl"]
         topic_arn = session.client("sns").create_topic(Name="iot-alerts-test")["TopicArn"]
         ssm = session.client("ssm")
@@ -122,6 +125,7 @@ def aws_stack(*, config: dict[str, object] | None = None) -> Iterator[AwsStack]:
             environment="test",
             raw_table_name="raw-sensor-data-test",
             processed_table_name="processed-data-test",
+            aggregates_table_name="aggregates-test",
             queue_url=queue_url,
             alert_topic_arn=topic_arn,
             config_parameter_name="/iot-pipeline/test/config",

@@ -7,8 +7,10 @@
      ├── ConfigError                pipeline config JSON invalid (names the key)
      ├── InvalidNextTokenError      a forged or corrupt pagination token (400)
      ├── MalformedMessageError      a queue message that is not ``{"readings": [...]}``
-     └── StoreUnavailableError      a store, the queue or the alert sink failed
-                                    (5xx; nothing acknowledged)
+     ├── StoreUnavailableError      a store, the queue or the alert sink failed
+     │                              (5xx; nothing acknowledged)
+     ├── RollupConflictError        a device's rollups changed under a writer (it retries)
+     └── DeviceNotFoundError        ``GET /devices/{device_id}`` of an unknown device (404)
 
 Contract violations in requests are :class:`iot_pipeline_common.ContractError` (4xx).
 """
@@ -38,3 +40,15 @@ class MalformedMessageError(BackendError):
 
 class StoreUnavailableError(BackendError):
     """A dependency (table, queue, topic, parameter) failed; the request is not acknowledged."""
+
+
+class RollupConflictError(BackendError):
+    """Another writer changed the device's rollups since they were read; recompute and retry."""
+
+
+class DeviceNotFoundError(BackendError):
+    """No reading of this device was ever processed."""
+
+    def __init__(self, device_id: str) -> None:
+        super().__init__(f"No device {device_id!r}: no reading of it has been processed")
+        self.device_id = device_id

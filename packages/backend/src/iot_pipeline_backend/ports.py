@@ -8,8 +8,9 @@ record is ``keys.sort_key(timestamp, reading_id)``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Generic, Literal, Protocol, TypeVar
 
 from iot_pipeline_common.models import PipelineConfig, ProcessedItem, RawItem
@@ -103,4 +104,83 @@ class TokenKeySource(Protocol):
 
     def token_key(self) -> bytes:
         """At least 32 bytes of secret key material, stable across processes."""
+        ...
+
+
+# --- Time series: minute rollups and devices (domain/timeseries) -------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FieldStats:
+    """Statistics of one numeric field over a set of readings, in exact decimal arithmetic."""
+
+    count: int
+    min: Decimal
+    max: Decimal
+    sum: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Rollup:
+    """The statistics of a device's processed readings in ``[start, start + span)``.
+
+    ``count`` is the number of distinct readings; ``fields`` maps each numeric sensor field
+    present to its statistics. A minute rollup is recomputed from the minute's readings, never
+    incremented, so it is the same whatever duplicates or replays happened.
+    """
+
+    device_id: str
+    start: int
+    count: int
+    first_ts: int
+    last_ts: int
+    fields: dict[str, FieldStats]
+    expires_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRecord:
+    """What the pipeline knows of one device; ``version`` orders its rewrites."""
+
+    device_id: str
+    first_seen: int
+    last_seen: int
+    readings: int
+    latest: ProcessedItem | None
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class DevicePage:
+    """Devices in ``device_id`` order and the id to continue after (``None`` at the end)."""
+
+    devices: list[DeviceRecord]
+    last_device_id: str | None
+
+
+class TimeSeriesStore(Protocol):
+    """Minute rollups and device records, kept by the processor, read by queries."""
+
+    def minute_rollups(
+        self, *, device_id: str, start: int, end: int, descending: bool
+    ) -> Iterator[Rollup]:
+        """Minute rollups with ``start <= rollup.start <= end``, in order, read consistently."""
+        ...
+
+    def get_device(self, device_id: str) -> DeviceRecord | None:
+        """The device's record (read consistently), or ``None`` if it never had a reading."""
+        ...
+
+    def list_devices(self, *, prefix: str, limit: int, after: str | None) -> DevicePage:
+        """Up to ``limit`` devices whose id starts with ``prefix``, after ``after``, by id."""
+        ...
+
+    def save_rollups(
+        self, *, rollups: Sequence[Rollup], device: DeviceRecord, expected_version: int | None
+    ) -> None:
+        """Write the rollups and the device record together, all or nothing.
+
+        Raises :class:`~iot_pipeline_backend.errors.RollupConflictError` (writing nothing)
+        unless the stored device's version is ``expected_version`` (``None``: none stored).
+        """
         ...

@@ -21,6 +21,7 @@ ENV_ENVIRONMENT = "IOT_PIPELINE_ENV"
 ENV_DATA_DIR = "IOT_PIPELINE_DATA_DIR"
 ENV_RAW_TABLE = "RAW_TABLE_NAME"
 ENV_PROCESSED_TABLE = "PROCESSED_TABLE_NAME"
+ENV_AGGREGATES_TABLE = "AGGREGATES_TABLE_NAME"
 ENV_QUEUE_URL = "QUEUE_URL"
 ENV_ALERT_TOPIC_ARN = "ALERT_TOPIC_ARN"
 ENV_CONFIG_PARAMETER = "CONFIG_PARAMETER_NAME"
@@ -37,6 +38,7 @@ class Settings(BaseModel):
     data_dir: Path = Path(".iot-pipeline")
     raw_table_name: str | None = None
     processed_table_name: str | None = None
+    aggregates_table_name: str | None = None
     queue_url: str | None = None
     alert_topic_arn: str | None = None
     config_parameter_name: str | None = None
@@ -50,6 +52,7 @@ class Settings(BaseModel):
                 for env, value in (
                     (ENV_RAW_TABLE, self.raw_table_name),
                     (ENV_PROCESSED_TABLE, self.processed_table_name),
+                    (ENV_AGGREGATES_TABLE, self.aggregates_table_name),
                     (ENV_QUEUE_URL, self.queue_url),
                     (ENV_ALERT_TOPIC_ARN, self.alert_topic_arn),
                     (ENV_CONFIG_PARAMETER, self.config_parameter_name),
@@ -72,6 +75,7 @@ class Settings(BaseModel):
             ("data_dir", ENV_DATA_DIR),
             ("raw_table_name", ENV_RAW_TABLE),
             ("processed_table_name", ENV_PROCESSED_TABLE),
+            ("aggregates_table_name", ENV_AGGREGATES_TABLE),
             ("queue_url", ENV_QUEUE_URL),
             ("alert_topic_arn", ENV_ALERT_TOPIC_ARN),
             ("config_parameter_name", ENV_CONFIG_PARAMETER),

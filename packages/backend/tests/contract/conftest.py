@@ -15,6 +15,7 @@ from iot_pipeline_backend.ports import (
     ProcessedReadingStore,
     RawReadingStore,
     ReadingQueue,
+    TimeSeriesStore,
     TokenKeySource,
 )
 from iot_pipeline_common.models import RawItem
@@ -33,6 +34,7 @@ class Backend:
     token_key: TokenKeySource
     drain_queue: Callable[[], list[str]]
     write_config: Callable[[str], None]
+    timeseries: TimeSeriesStore
 
     def queued_readings(self) -> list[RawItem]:
         return [r for body in self.drain_queue() for r in unpack_message(body)]
@@ -59,6 +61,7 @@ def _local(tmp_path: Path) -> Iterator[Backend]:
         adapters.token_key,
         drain,
         adapters.config.path.write_text,
+        adapters.timeseries,
     )
     adapters.close()
 
@@ -83,6 +86,7 @@ def _aws(request: pytest.FixtureRequest) -> Iterator[Backend]:
         a.token_key,
         stack.drain_queue,
         write_config,
+        a.timeseries,
     )
 
 

@@ -20,6 +20,7 @@ def aws_env(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         "IOT_PIPELINE_BACKEND": "aws",
         "RAW_TABLE_NAME": settings.raw_table_name,
         "PROCESSED_TABLE_NAME": settings.processed_table_name,
+        "AGGREGATES_TABLE_NAME": settings.aggregates_table_name,
         "QUEUE_URL": settings.queue_url,
         "ALERT_TOPIC_ARN": settings.alert_topic_arn,
         "CONFIG_PARAMETER_NAME": settings.config_parameter_name,

@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 import pytest
 from click.testing import CliRunner
-from iot_pipeline_backend.adapters.aws import AwsAdapters
+from iot_pipeline_backend.adapters.aws import AwsAdapters, timeseries
 from iot_pipeline_backend.cli import main
 from iot_pipeline_backend.domain.ingest import ingest_readings
 from iot_pipeline_backend.handlers import processor
@@ -90,6 +90,9 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[DeployedStack]:
                 ],
                 BillingMode="PAY_PER_REQUEST",
             )
+        dynamodb.create_table(
+            TableName=NAMES.aggregates_table, BillingMode="PAY_PER_REQUEST", **timeseries.TABLE_KEYS
+        )
         sqs = session.client("sqs")
         dlq_url = sqs.create_queue(QueueName=NAMES.dead_letter_queue)["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
@@ -121,6 +124,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[DeployedStack]:
             environment=NAMES.suffix,
             raw_table_name=NAMES.raw_table,
             processed_table_name=NAMES.processed_table,
+            aggregates_table_name=NAMES.aggregates_table,
             queue_url=queue_url,
             alert_topic_arn=topic_arn,
             config_parameter_name=NAMES.config_parameter,

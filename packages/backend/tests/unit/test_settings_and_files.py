@@ -32,7 +32,13 @@ def test_given_aws_without_names_then_settings_error_names_each_variable() -> No
         Settings.from_env({"IOT_PIPELINE_BACKEND": "aws", "RAW_TABLE_NAME": "raw"})
 
     message = str(caught.value)
-    for name in ("PROCESSED_TABLE_NAME", "QUEUE_URL", "ALERT_TOPIC_ARN", "API_KEY_PARAMETER_NAME"):
+    for name in (
+        "PROCESSED_TABLE_NAME",
+        "AGGREGATES_TABLE_NAME",
+        "QUEUE_URL",
+        "ALERT_TOPIC_ARN",
+        "API_KEY_PARAMETER_NAME",
+    ):
         assert name in message
     assert "RAW_TABLE_NAME" not in message
 

@@ -57,3 +57,16 @@ STAGE: Final = "prod"
 #: Sensor values are finite numbers within this magnitude: beyond it a float loses
 #: integer precision and the value cannot be a physical reading anyway.
 SENSOR_VALUE_ABS_MAX: Final = 1e15
+
+#: Aggregates (``GET /query`` with ``interval``): the intervals and their length in ms, and
+#: the most buckets one query's range may cover.
+INTERVAL_MS: Final[dict[str, int]] = {
+    "1m": 60_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "1h": 3_600_000,
+    "6h": 21_600_000,
+    "1d": 86_400_000,
+}
+AGGREGATE_MAX_BUCKETS: Final = 10_000
+AGGREGATE_STATS: Final = ("count", "min", "max", "avg", "sum")

@@ -13,6 +13,7 @@ import pydantic
 import pydantic_core
 
 from iot_pipeline_common import limits
+from iot_pipeline_common.aggregates import AggregateParams, DevicesParams
 from iot_pipeline_common.errors import PayloadTooLargeError, RequestValidationError
 from iot_pipeline_common.models import BatchIngestRequest, ProcessRequest, QueryParams, Reading
 
@@ -62,3 +63,19 @@ def parse_query_params(params: Mapping[str, str] | None) -> QueryParams:
         return QueryParams.model_validate(dict(params or {}))
     except pydantic.ValidationError as exc:
         raise RequestValidationError.from_pydantic(exc, prefix="Invalid query") from None
+
+
+def parse_aggregate_params(params: Mapping[str, str] | None) -> AggregateParams:
+    """``GET /query`` query string with ``interval`` (an aggregate query)."""
+    try:
+        return AggregateParams.model_validate(dict(params or {}))
+    except pydantic.ValidationError as exc:
+        raise RequestValidationError.from_pydantic(exc, prefix="Invalid aggregate query") from None
+
+
+def parse_devices_params(params: Mapping[str, str] | None) -> DevicesParams:
+    """``GET /devices`` query string."""
+    try:
+        return DevicesParams.model_validate(dict(params or {}))
+    except pydantic.ValidationError as exc:
+        raise RequestValidationError.from_pydantic(exc, prefix="Invalid devices query") from None

@@ -1,7 +1,8 @@
 """Adapters that implement the ports: ``aws`` (boto3) and ``local`` (SQLite, files).
 
 Both sets expose the same attributes (``raw``, ``processed``, ``queue``, ``alerts``,
-``config``, ``token_key``), described by :class:`Adapters`, which is all a handler needs.
+``config``, ``token_key``, ``timeseries``), described by :class:`Adapters`, which is all a
+handler needs.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from iot_pipeline_backend.ports import (
     ProcessedReadingStore,
     RawReadingStore,
     ReadingQueue,
+    TimeSeriesStore,
     TokenKeySource,
 )
 
@@ -34,6 +36,8 @@ class Adapters(Protocol):
     def config(self) -> ConfigSource: ...
     @property
     def token_key(self) -> TokenKeySource: ...
+    @property
+    def timeseries(self) -> TimeSeriesStore: ...
 
     def close(self) -> None: ...
 

@@ -26,6 +26,7 @@ from iot_pipeline_backend.adapters import atomic
 from iot_pipeline_backend.domain.messages import unpack_message
 from iot_pipeline_backend.domain.process import check_error_threshold, process_readings
 from iot_pipeline_backend.domain.reprocess import reprocess_readings
+from iot_pipeline_backend.domain.timeseries import maintain_rollups
 from iot_pipeline_backend.handlers.http import (
     build_resolver,
     json_response,
@@ -50,13 +51,16 @@ def process_record(record: SQSRecord, config: PipelineConfig) -> int:
     readings = []
     try:
         readings = unpack_message(record.body)
-        process_readings(
+        items = process_readings(
             readings,
             processed_store=adapters.processed,
             alerts=adapters.alerts,
             config=config,
             now_ms=keys.now_ms(),
         )
+        # In the record's failure scope: a rollup step that fails fails the record, and its
+        # redelivery recomputes the rollups (the processed writes are upserts).
+        maintain_rollups(items, processed_store=adapters.processed, timeseries=adapters.timeseries)
     except Exception:
         count("ReadingsFailed", len(readings) or 1)
         logger.exception("record failed", extra={"message_id": record.message_id})

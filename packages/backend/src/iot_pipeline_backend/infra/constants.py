@@ -63,6 +63,10 @@ class ResourceNames:
         return f"processed-data-{self.suffix}"
 
     @property
+    def aggregates_table(self) -> str:
+        return f"aggregates-{self.suffix}"
+
+    @property
     def queue(self) -> str:
         return f"iot-ingestion-queue-{self.suffix}"
 

@@ -20,6 +20,7 @@ from iot_pipeline_backend.adapters.aws.dynamodb import (
 )
 from iot_pipeline_backend.adapters.aws.messaging import SnsAlertSink, SqsReadingQueue
 from iot_pipeline_backend.adapters.aws.parameters import SsmConfigSource, SsmTokenKey
+from iot_pipeline_backend.adapters.aws.timeseries import DynamoTimeSeriesStore
 from iot_pipeline_backend.errors import SettingsError
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ __all__ = [
     "AwsAdapters",
     "DynamoProcessedReadingStore",
     "DynamoRawReadingStore",
+    "DynamoTimeSeriesStore",
     "SnsAlertSink",
     "SqsReadingQueue",
     "SsmConfigSource",
@@ -51,6 +53,7 @@ class AwsAdapters:
         if not (
             settings.raw_table_name
             and settings.processed_table_name
+            and settings.aggregates_table_name
             and settings.queue_url
             and settings.alert_topic_arn
             and settings.config_parameter_name
@@ -62,6 +65,7 @@ class AwsAdapters:
         self.processed = DynamoProcessedReadingStore(
             dynamodb, settings.processed_table_name, sleep=sleep
         )
+        self.timeseries = DynamoTimeSeriesStore(dynamodb, settings.aggregates_table_name)
         self.queue = SqsReadingQueue(
             session.client("sqs", config=CLIENT_CONFIG), settings.queue_url, sleep=sleep
         )

@@ -2,7 +2,7 @@
 
 Everything lives in one data directory::
 
-    <data-dir>/pipeline.db     raw, processed, queue and dlq tables
+    <data-dir>/pipeline.db     raw, processed, queue, dlq, minute_rollups, devices
     <data-dir>/config.json     the pipeline config (optional; defaults when missing)
     <data-dir>/token.key       the next_token signing key (created on first use, 0600)
     <data-dir>/alerts.jsonl    published alerts, one JSON object per line
@@ -26,6 +26,7 @@ from iot_pipeline_backend.adapters.local.stores import (
     SqliteProcessedReadingStore,
     SqliteRawReadingStore,
 )
+from iot_pipeline_backend.adapters.local.timeseries import SqliteTimeSeriesStore
 
 __all__ = [
     "ALERTS_FILE",
@@ -41,6 +42,7 @@ __all__ = [
     "SqliteProcessedReadingStore",
     "SqliteRawReadingStore",
     "SqliteReadingQueue",
+    "SqliteTimeSeriesStore",
 ]
 
 DATABASE_FILE = "pipeline.db"
@@ -57,6 +59,7 @@ class LocalAdapters:
         self.db = Database(data_dir / DATABASE_FILE)
         self.raw = SqliteRawReadingStore(self.db)
         self.processed = SqliteProcessedReadingStore(self.db)
+        self.timeseries = SqliteTimeSeriesStore(self.db)
         self.alerts = JsonLinesAlertSink(data_dir / ALERTS_FILE)
         self.queue = SqliteReadingQueue(self.db, alerts=self.alerts, clock=clock)
         self.config = JsonFileConfigSource(data_dir / CONFIG_FILE)

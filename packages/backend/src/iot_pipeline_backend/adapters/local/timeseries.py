@@ -1,0 +1,156 @@
+"""Minute rollups and device records on SQLite, beside the readings in ``pipeline.db``.
+
+The processor's rollup step runs inside the batch's transaction (``atomic()``), so readings,
+rollups and device records of a batch commit together; the version check still guards a
+writer that is not inside one. Decimals are stored as their exact text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
+from typing import Any
+
+from iot_pipeline_common.models import ProcessedItem
+
+from iot_pipeline_backend.adapters.local.db import Database
+from iot_pipeline_backend.errors import RollupConflictError
+from iot_pipeline_backend.ports import DevicePage, DeviceRecord, FieldStats, Rollup
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS minute_rollups (
+    device_id   TEXT NOT NULL,
+    minute      INTEGER NOT NULL,
+    item        TEXT NOT NULL,
+    PRIMARY KEY (device_id, minute)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS devices (
+    device_id   TEXT NOT NULL PRIMARY KEY,
+    version     INTEGER NOT NULL,
+    item        TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+#: Rollups fetched per SQL statement while a query iterates (a day of minutes is 1,440).
+_CHUNK = 1500
+
+
+def _encode_rollup(rollup: Rollup) -> str:
+    fields = {
+        name: [s.count, str(s.min), str(s.max), str(s.sum)] for name, s in rollup.fields.items()
+    }
+    doc = {"c": rollup.count, "f": rollup.first_ts, "l": rollup.last_ts, "s": fields}
+    if rollup.expires_at is not None:
+        doc["x"] = rollup.expires_at
+    return json.dumps(doc, separators=(",", ":"))
+
+
+def _decode_rollup(device_id: str, minute: int, text: str) -> Rollup:
+    doc: dict[str, Any] = json.loads(text)
+    return Rollup(
+        device_id=device_id,
+        start=minute,
+        count=doc["c"],
+        first_ts=doc["f"],
+        last_ts=doc["l"],
+        fields={
+            name: FieldStats(c, Decimal(lo), Decimal(hi), Decimal(total))
+            for name, (c, lo, hi, total) in doc["s"].items()
+        },
+        expires_at=doc.get("x"),
+    )
+
+
+def _encode_device(device: DeviceRecord) -> str:
+    doc: dict[str, Any] = {
+        "first_seen": device.first_seen,
+        "last_seen": device.last_seen,
+        "readings": device.readings,
+        "latest": None
+        if device.latest is None
+        else device.latest.model_dump(mode="json", exclude_none=True),
+    }
+    return json.dumps(doc, separators=(",", ":"))
+
+
+def _decode_device(device_id: str, version: int, text: str) -> DeviceRecord:
+    doc: dict[str, Any] = json.loads(text)
+    latest = doc.get("latest")
+    return DeviceRecord(
+        device_id=device_id,
+        first_seen=doc["first_seen"],
+        last_seen=doc["last_seen"],
+        readings=doc["readings"],
+        latest=None if latest is None else ProcessedItem.model_validate(latest),
+        version=version,
+    )
+
+
+class SqliteTimeSeriesStore:
+    """Tables ``minute_rollups`` (device, minute) and ``devices`` (device)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        with db.reading() as conn:
+            conn.executescript(SCHEMA)
+
+    def minute_rollups(
+        self, *, device_id: str, start: int, end: int, descending: bool
+    ) -> Iterator[Rollup]:
+        """Rollups in minute order, fetched a chunk at a time as the caller iterates."""
+        direction, bound = ("DESC", "minute < ?") if descending else ("ASC", "minute > ?")
+        sql = (
+            "SELECT minute, item FROM minute_rollups WHERE device_id = ? AND minute >= ? "  # noqa: S608
+            f"AND minute <= ? AND {bound} ORDER BY minute {direction} LIMIT ?"
+        )
+        cursor = end + 1 if descending else start - 1
+        while True:
+            with self._db.reading() as conn:
+                rows = conn.execute(sql, (device_id, start, end, cursor, _CHUNK)).fetchall()
+            for minute, item in rows:
+                yield _decode_rollup(device_id, minute, item)
+            if len(rows) < _CHUNK:
+                return
+            cursor = rows[-1][0]
+
+    def get_device(self, device_id: str) -> DeviceRecord | None:
+        """The device's record, or ``None``."""
+        with self._db.reading() as conn:
+            row = conn.execute(
+                "SELECT version, item FROM devices WHERE device_id = ?", (device_id,)
+            ).fetchone()
+        return None if row is None else _decode_device(device_id, row[0], row[1])
+
+    def list_devices(self, *, prefix: str, limit: int, after: str | None) -> DevicePage:
+        """Devices by id; ``prefix`` is matched on the primary key's order, not with LIKE."""
+        # Every id ≥ prefix and < prefix + "~" starts with prefix ("~" sorts after the id
+        # alphabet), and the range uses the primary key.
+        lower = max(prefix, after) if after is not None else prefix
+        with self._db.reading() as conn:
+            rows = conn.execute(
+                "SELECT device_id, version, item FROM devices WHERE device_id >= ? "
+                "AND device_id < ? AND device_id != ? ORDER BY device_id LIMIT ?",
+                (lower, prefix + "~", after or "", limit + 1),
+            ).fetchall()
+        more = len(rows) > limit
+        devices = [_decode_device(d, v, item) for d, v, item in rows[:limit]]
+        return DevicePage(devices=devices, last_device_id=devices[-1].device_id if more else None)
+
+    def save_rollups(
+        self, *, rollups: Sequence[Rollup], device: DeviceRecord, expected_version: int | None
+    ) -> None:
+        """Rollups and device in one transaction, if the device is still at that version."""
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "SELECT version FROM devices WHERE device_id = ?", (device.device_id,)
+            ).fetchone()
+            if (None if row is None else row[0]) != expected_version:
+                raise RollupConflictError(device.device_id)
+            conn.executemany(
+                "INSERT OR REPLACE INTO minute_rollups (device_id, minute, item) VALUES (?, ?, ?)",
+                [(r.device_id, r.start, _encode_rollup(r)) for r in rollups],
+            )
+            conn.execute(
+                "INSERT OR REPLACE INTO devices (device_id, version, item) VALUES (?, ?, ?)",
+                (device.device_id, device.version, _encode_device(device)),
+            )

@@ -1,0 +1,189 @@
+"""Keep minute rollups and device records in step with the processed readings.
+
+After the processor stores a batch's processed readings it calls :func:`maintain_rollups`.
+For each device and each minute the batch touched, the minute's rollup is *recomputed* from
+the processed readings stored in that minute (read consistently), never incremented, so it
+is exact whatever happened before: a retried ``reading_id`` is one stored reading, a
+redelivered message or a replay rewrites the same keys, a late reading lands in its own
+minute, and a crash before this step leaves rollups the redelivery recomputes.
+
+The device record (``readings``, ``first_seen``, ``last_seen``, ``latest``) is written in
+the same atomic save as the rollups, conditional on the version read before recomputing
+(optimistic concurrency): two processors touching one device cannot both win, the loser
+re-reads and recomputes, so ``readings`` is always the sum of the stored minute counts.
+A minute whose recomputed count equals the stored one holds the same readings (the set of a
+minute's readings only grows, and it was read after the stored rollup), so it is not
+written again: redeliveries and replays cost reads only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+from iot_pipeline_common import keys
+from iot_pipeline_common.models import ProcessedItem
+
+from iot_pipeline_backend.domain.timeseries.stats import rollup_of
+from iot_pipeline_backend.errors import RollupConflictError, StoreUnavailableError
+from iot_pipeline_backend.ports import (
+    DeviceRecord,
+    ProcessedReadingStore,
+    Rollup,
+    TimeSeriesStore,
+)
+
+MINUTE_MS = 60_000
+#: Minutes saved together: with the device record, one DynamoDB transaction (≤ 100 items).
+MINUTES_PER_SAVE = 90
+#: Attempts when other writers keep changing the device; then the batch item fails and
+#: its redelivery tries again.
+MAX_ATTEMPTS = 8
+_PAGE = 1000
+
+
+def minute_of(timestamp: int) -> int:
+    """The start (epoch ms) of the UTC minute holding ``timestamp``."""
+    return timestamp - timestamp % MINUTE_MS
+
+
+def maintain_rollups(
+    items: Sequence[ProcessedItem],
+    *,
+    processed_store: ProcessedReadingStore,
+    timeseries: TimeSeriesStore,
+) -> int:
+    """Recompute the rollups of every (device, minute) in ``items``; returns rollups written."""
+    by_device: dict[str, list[ProcessedItem]] = {}
+    for item in items:
+        by_device.setdefault(item.device_id, []).append(item)
+    written = 0
+    for device_id, device_items in by_device.items():
+        minutes = sorted({minute_of(item.timestamp) for item in device_items})
+        for start in range(0, len(minutes), MINUTES_PER_SAVE):
+            written += _maintain_minutes(
+                device_id,
+                minutes[start : start + MINUTES_PER_SAVE],
+                device_items,
+                processed_store=processed_store,
+                timeseries=timeseries,
+            )
+    return written
+
+
+def _maintain_minutes(
+    device_id: str,
+    minutes: list[int],
+    items: list[ProcessedItem],
+    *,
+    processed_store: ProcessedReadingStore,
+    timeseries: TimeSeriesStore,
+) -> int:
+    for _ in range(MAX_ATTEMPTS):
+        # The device first: its version guards everything read after it.
+        device = timeseries.get_device(device_id)
+        stored = {
+            rollup.start: rollup.count
+            for rollup in timeseries.minute_rollups(
+                device_id=device_id, start=minutes[0], end=minutes[-1], descending=False
+            )
+        }
+        fresh = _recompute(device_id, minutes, processed_store)
+        # A lower count can only come from readings the table's TTL removed: keep the rollup.
+        changed = [r for r in fresh if r.count > stored.get(r.start, 0)]
+        updated = _updated_device(device_id, device, changed, stored, items)
+        if not changed and updated == device:
+            return 0
+        try:
+            timeseries.save_rollups(
+                rollups=changed,
+                device=updated,
+                expected_version=None if device is None else device.version,
+            )
+        except RollupConflictError:
+            continue
+        return len(changed)
+    raise StoreUnavailableError("a device's rollups kept changing under other writers")
+
+
+def _recompute(
+    device_id: str, minutes: list[int], processed_store: ProcessedReadingStore
+) -> list[Rollup]:
+    rollups: list[Rollup] = []
+    for first, last in _runs(minutes):
+        by_minute: dict[int, list[ProcessedItem]] = {}
+        for item in _readings(device_id, first, last + MINUTE_MS - 1, processed_store):
+            by_minute.setdefault(minute_of(item.timestamp), []).append(item)
+        for minute in sorted(by_minute):
+            rollup = rollup_of(device_id, minute, by_minute[minute])
+            if rollup is not None:
+                rollups.append(rollup)
+    return rollups
+
+
+def _runs(minutes: list[int]) -> Iterator[tuple[int, int]]:
+    """Consecutive minutes as (first, last) runs, so one range read covers each run."""
+    first = last = minutes[0]
+    for minute in minutes[1:]:
+        if minute != last + MINUTE_MS:
+            yield first, last
+            first = minute
+        last = minute
+    yield first, last
+
+
+def _readings(
+    device_id: str, start_ms: int, end_ms: int, processed_store: ProcessedReadingStore
+) -> Iterable[ProcessedItem]:
+    after: str | None = None
+    while True:
+        page = processed_store.query_processed(
+            device_id=device_id,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            limit=_PAGE,
+            descending=False,
+            after_sk=after,
+        )
+        yield from page.records
+        if page.last_sk is None:
+            return
+        after = page.last_sk
+
+
+def _updated_device(
+    device_id: str,
+    device: DeviceRecord | None,
+    changed: list[Rollup],
+    stored: dict[int, int],
+    items: list[ProcessedItem],
+) -> DeviceRecord:
+    added = sum(r.count - stored.get(r.start, 0) for r in changed)
+    newest = max(items, key=lambda i: keys.sort_key(i.timestamp, i.reading_id))
+    oldest = min(item.timestamp for item in items)
+    if device is None:
+        return DeviceRecord(device_id, oldest, newest.timestamp, added, newest, 1)
+    latest = device.latest
+    if latest is None or _sk(newest) > _sk(latest):
+        latest = newest
+    candidate = DeviceRecord(
+        device_id=device_id,
+        first_seen=min(device.first_seen, oldest),
+        last_seen=max(device.last_seen, newest.timestamp),
+        readings=device.readings + added,
+        latest=latest,
+        version=device.version,
+    )
+    if candidate == device:
+        return device
+    return DeviceRecord(
+        candidate.device_id,
+        candidate.first_seen,
+        candidate.last_seen,
+        candidate.readings,
+        candidate.latest,
+        device.version + 1,
+    )
+
+
+def _sk(item: ProcessedItem) -> str:
+    return keys.sort_key(item.timestamp, item.reading_id)
