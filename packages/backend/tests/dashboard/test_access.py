@@ -120,25 +120,30 @@ def test_the_token_url_sets_an_httponly_strict_cookie_and_drops_the_token_from_t
 def test_the_data_endpoints_show_devices_series_alerts_and_figures(
     pipeline: RunningPipeline,
 ) -> None:
-    now = int(time.time() * 1000)
+    # GIVEN one reading a minute for five minutes (two in the last one), and a hot device
+    minute = 60_000
+    base = (int(time.time() * 1000) // minute - 10) * minute
+    temperatures = {base + n * minute + 1_000: 20.0 + n for n in range(5)}
+    temperatures[base + 4 * minute + 2_000] = 30.0
     readings: list[dict[str, object]] = [
-        {
-            "device_id": "greenhouse-1",
-            "timestamp": now - 60_000 * age,
-            "sensor_data": {"temperature": 20.0 + age, "humidity": 50.0},
-        }
-        for age in range(5)
+        {"device_id": "greenhouse-1", "timestamp": at, "sensor_data": {"temperature": t}}
+        for at, t in temperatures.items()
     ]
+    readings[-1]["sensor_data"] = {"temperature": 30.0, "humidity": 50.0}
+    latest = base + 4 * minute + 2_000
     readings.append(
-        {"device_id": "greenhouse-2", "timestamp": now, "sensor_data": {"temperature": 55.0}}
+        {"device_id": "greenhouse-2", "timestamp": latest, "sensor_data": {"temperature": 55.0}}
     )
     _ingest(pipeline, readings)
     client = _logged_in(pipeline)
 
-    devices = {d["device_id"]: d for d in client.get("/dashboard/api/devices").json()["devices"]}
+    body = client.get("/dashboard/api/devices").json()
+    assert body["more"] is False
+    devices = {d["device_id"]: d for d in body["devices"]}
     assert devices.keys() == {"greenhouse-1", "greenhouse-2"}
-    assert devices["greenhouse-1"]["last_seen"] == now
-    assert devices["greenhouse-1"]["values"] == {"temperature": 20.0, "humidity": 50.0}
+    assert devices["greenhouse-1"]["last_seen"] == latest
+    assert devices["greenhouse-1"]["readings"] == 6
+    assert devices["greenhouse-1"]["values"] == {"temperature": 30.0, "humidity": 50.0}
     assert devices["greenhouse-1"]["status"] == "processed"
     assert devices["greenhouse-2"]["status"] == "anomaly"
     assert devices["greenhouse-2"]["anomalies"][0]["field"] == "temperature"
@@ -148,27 +153,41 @@ def test_the_data_endpoints_show_devices_series_alerts_and_figures(
     assert alerts[0]["kind"] == "alert_rule"
 
     figures = client.get("/dashboard/api/figures").json()
-    assert figures["readings_stored"] == 6
-    assert figures["readings_processed"] == 6
+    assert figures["readings_stored"] == 7
+    assert figures["readings_processed"] == 7
     assert figures["queue_depth"] == 0
     assert figures["dlq_size"] == 0
 
+    # THEN the chart's columns are the minute buckets, computed here by brute force
     series = client.get(
         "/dashboard/api/series",
-        params={"device_id": "greenhouse-1", "start": now - 3_600_000, "end": now},
+        params={"device_id": "greenhouse-1", "interval": "1m", "start": base, "end": latest},
     ).json()
-    assert series["device_id"] == "greenhouse-1"
-    assert len(series["buckets"]) == len(series["avg"]) > 0
-    assert max(series["max"]) == 24.0
+    by_minute: dict[int, list[float]] = {}
+    for at, t in temperatures.items():
+        by_minute.setdefault(at - at % minute, []).append(t)
+    assert series["buckets"] == sorted(by_minute)
+    assert series["min"] == [min(by_minute[b]) for b in sorted(by_minute)]
+    assert series["max"] == [max(by_minute[b]) for b in sorted(by_minute)]
+    assert series["avg"] == [sum(by_minute[b]) / len(by_minute[b]) for b in sorted(by_minute)]
 
 
 def test_a_bad_series_request_is_a_400_naming_the_field(pipeline: RunningPipeline) -> None:
     client = _logged_in(pipeline)
-    response = client.get("/dashboard/api/series", params={"device_id": "d", "start": "soon"})
+    response = client.get(
+        "/dashboard/api/series", params={"device_id": "d", "start": "soon", "end": "1"}
+    )
     assert response.status_code == 400
     body = response.json()
     assert body["error"] == "validation_error"
     assert [d["field"] for d in body["details"]] == ["start"]
+    # AND a range of too many buckets says which interval to change
+    too_many = client.get(
+        "/dashboard/api/series",
+        params={"device_id": "d", "interval": "1m", "start": "0", "end": str(30 * 86_400_000)},
+    )
+    assert too_many.status_code == 400
+    assert "longer interval" in too_many.json()["message"]
 
 
 def test_the_dashboard_is_read_only(pipeline: RunningPipeline) -> None:

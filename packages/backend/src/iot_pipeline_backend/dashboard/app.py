@@ -122,7 +122,7 @@ class Dashboard:
         self._static = _load_static()
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="dashboard")
         self._api: Mapping[str, Callable[[Mapping[str, str]], _Reply]] = {
-            "devices": lambda _: _json(200, {"devices": views.device_rows(adapters)}),
+            "devices": lambda _: _json(200, views.device_rows(adapters)),
             "alerts": lambda _: _json(200, {"alerts": views.recent_alerts(adapters)}),
             "figures": lambda _: _json(200, views.figures_body(self._meter.figures())),
             "series": lambda query: _json(200, views.device_series(adapters, query)),

@@ -1,7 +1,7 @@
 """What the dashboard's data endpoints answer, read through the API's own domain code.
 
 Each view is a plain function of the local adapters returning JSON-ready data, so the page
-shows exactly what ``GET /query`` would return for the same question.
+shows exactly what ``GET /devices`` and ``GET /query?interval=`` answer for the same question.
 """
 
 from __future__ import annotations
@@ -10,55 +10,47 @@ from collections.abc import Mapping
 from typing import Any
 
 from iot_pipeline_common import limits
-from iot_pipeline_common.models import ProcessedItem, QueryParams
-from iot_pipeline_common.parsing import parse_query_params
+from iot_pipeline_common.aggregates import Bucket, Device, DevicesParams
+from iot_pipeline_common.parsing import parse_aggregate_params
 
 from iot_pipeline_backend.adapters.local import LocalAdapters
 from iot_pipeline_backend.dashboard.figures import PipelineFigures
-from iot_pipeline_backend.domain.query import query_readings
+from iot_pipeline_backend.domain.timeseries import aggregate_readings, list_devices
 
 #: The sensors the table and the chart offer, in display order.
 SENSORS = ("temperature", "humidity", "pressure")
+#: Devices the table lists (the first ones by id; the filter box narrows them).
+DEVICE_ROWS = limits.QUERY_LIMIT_MAX
 #: Alerts the page lists.
 RECENT_ALERTS = 20
 
 
-def device_rows(adapters: LocalAdapters) -> list[dict[str, Any]]:
-    """One row per device: last seen, latest values, status and anomalies of that reading."""
-    rows = []
-    for device_id in _device_ids(adapters):
-        latest = _latest_reading(adapters, device_id)
-        if latest is not None:
-            rows.append(_row(latest))
-    return rows
+def device_rows(adapters: LocalAdapters) -> dict[str, Any]:
+    """One row per device (``GET /devices``): last seen, latest values, status, anomalies.
 
-
-def _device_ids(adapters: LocalAdapters) -> list[str]:
-    # The one read the query API has no call for yet: which devices have processed readings.
-    with adapters.db.reading() as conn:
-        rows = conn.execute("SELECT DISTINCT device_id FROM processed ORDER BY device_id")
-        return [str(device_id) for (device_id,) in rows.fetchall()]
-
-
-def _latest_reading(adapters: LocalAdapters, device_id: str) -> ProcessedItem | None:
-    page = query_readings(
-        QueryParams(device_id=device_id, order="desc", limit=1),
-        raw_store=adapters.raw,
-        processed_store=adapters.processed,
+    The first :data:`DEVICE_ROWS` devices by id; ``more`` says whether there are others.
+    """
+    page = list_devices(
+        DevicesParams(limit=DEVICE_ROWS),
+        timeseries=adapters.timeseries,
         token_key=adapters.token_key,
     )
-    item = page.items[0] if page.items else None
-    return item if isinstance(item, ProcessedItem) else None
-
-
-def _row(item: ProcessedItem) -> dict[str, Any]:
-    values = item.sensor_data or {}
     return {
-        "device_id": item.device_id,
-        "last_seen": item.timestamp,
+        "devices": [_row(device) for device in page.items],
+        "more": page.next_token is not None,
+    }
+
+
+def _row(device: Device) -> dict[str, Any]:
+    latest = device.latest
+    values = (latest.sensor_data if latest is not None else None) or {}
+    return {
+        "device_id": device.device_id,
+        "last_seen": device.last_seen,
+        "readings": device.readings,
         "values": {name: values[name] for name in SENSORS if name in values},
-        "status": item.status,
-        "anomalies": [a.model_dump(mode="json") for a in item.anomalies or []],
+        "status": latest.status if latest is not None else "processed",
+        "anomalies": [a.model_dump(mode="json") for a in (latest and latest.anomalies) or []],
     }
 
 
@@ -80,30 +72,39 @@ def figures_body(figures: PipelineFigures) -> dict[str, Any]:
 
 
 def device_series(adapters: LocalAdapters, query: Mapping[str, str]) -> dict[str, Any]:
-    """One device's ``sensor`` in a range, as chart columns: bucket start, min, avg, max."""
+    """One sensor of one device in ``interval`` buckets (``GET /query?interval=``), as columns.
+
+    Every page of the range is read (at most ``AGGREGATE_MAX_BUCKETS`` buckets in all).
+    """
     sensor = query.get("sensor", SENSORS[0])
-    params = parse_query_params(
-        {
-            "device_id": query.get("device_id", ""),
-            **{name: query[name] for name in ("start", "end") if name in query},
-            "limit": str(limits.QUERY_LIMIT_MAX),
-        }
-    )
-    page = query_readings(
-        params,
-        raw_store=adapters.raw,
-        processed_store=adapters.processed,
-        token_key=adapters.token_key,
-    )
-    values = [(item.timestamp, (item.sensor_data or {}).get(sensor)) for item in page.items]
-    points = [(at, value) for at, value in values if value is not None]
-    column = [value for _, value in points]
+    wanted = {
+        "device_id": query.get("device_id", ""),
+        "interval": query.get("interval", "1m"),
+        "fields": sensor,
+        "stats": "min,avg,max",
+        "limit": str(limits.QUERY_LIMIT_MAX),
+        **{name: query[name] for name in ("start", "end") if name in query},
+    }
+    params = parse_aggregate_params(wanted)
+    buckets: list[Bucket] = []
+    while True:
+        page = aggregate_readings(
+            params,
+            processed_store=adapters.processed,
+            timeseries=adapters.timeseries,
+            token_key=adapters.token_key,
+        )
+        buckets.extend(page.items)
+        if page.next_token is None:
+            break
+        params = parse_aggregate_params({**wanted, "next_token": page.next_token})
+    stats = [bucket.stats.get(sensor) for bucket in buckets]
     return {
         "device_id": params.device_id,
         "sensor": sensor,
-        "interval": query.get("interval", ""),
-        "buckets": [at for at, _ in points],
-        "min": column,
-        "avg": column,
-        "max": column,
+        "interval": params.interval,
+        "buckets": [bucket.start for bucket in buckets],
+        "min": [None if s is None else s.min for s in stats],
+        "avg": [None if s is None else s.avg for s in stats],
+        "max": [None if s is None else s.max for s in stats],
     }

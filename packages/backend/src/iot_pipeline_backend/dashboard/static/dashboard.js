@@ -3,8 +3,10 @@
 "use strict";
 
 const POLL_MS = 1000;
+// The aggregate intervals of GET /query?interval= (UTC-aligned buckets).
 const INTERVALS = [
-  ["1m", "1 min"], ["5m", "5 min"], ["15m", "15 min"], ["1h", "1 hour"], ["1d", "1 day"],
+  ["1m", "1 min"], ["5m", "5 min"], ["15m", "15 min"], ["1h", "1 hour"], ["6h", "6 hours"],
+  ["1d", "1 day"],
 ];
 const state = { device: null, devices: [], filter: "", chart: null, chartKey: null };
 const $ = (id) => document.getElementById(id);
@@ -49,9 +51,8 @@ function renderFigures(f) {
 function renderDevices(devices) {
   const needle = state.filter.trim().toLowerCase();
   const shown = devices.filter((d) => d.device_id.toLowerCase().includes(needle));
-  $("device-count").textContent = needle
-    ? `(${shown.length} of ${devices.length})`
-    : `(${devices.length})`;
+  const total = `${devices.length}${state.more ? "+" : ""}`;
+  $("device-count").textContent = needle ? `(${shown.length} of ${total})` : `(${total})`;
   $("no-devices").hidden = devices.length > 0;
   if (state.device === null && devices.length > 0) selectDevice(devices[0].device_id);
   const body = el("tbody");
@@ -136,7 +137,18 @@ async function refreshSeries() {
     start: String(end - Number($("range").value)),
     end: String(end),
   });
-  renderSeries(await getJson(`/dashboard/api/series?${query}`));
+  let series;
+  try {
+    series = await getJson(`/dashboard/api/series?${query}`);
+  } catch (error) {
+    if (error.message === "unauthorized") throw error;
+    // A refused range (e.g. too many buckets) is the user's choice to change, not an outage.
+    $("chart-empty").textContent = error.message;
+    $("chart-empty").hidden = false;
+    return;
+  }
+  $("chart-empty").textContent = "No readings for this device in the range.";
+  renderSeries(series);
 }
 
 function connection(stateName, text) {
@@ -153,6 +165,7 @@ async function tick() {
     ]);
     renderFigures(figures);
     state.devices = devices.devices;
+    state.more = devices.more;
     renderDevices(state.devices);
     renderAlerts(alerts.alerts);
     await refreshSeries();
