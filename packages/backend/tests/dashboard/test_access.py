@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import stat
 import time
 from collections.abc import Iterator
@@ -15,7 +14,8 @@ from iot_pipeline_backend.errors import SettingsError
 from iot_pipeline_backend.local.commands import banner
 from iot_pipeline_backend.local.runtime import LocalPipeline
 from iot_pipeline_backend.local.testing import RunningPipeline, running_pipeline
-from iot_pipeline_sdk import Client
+
+from .conftest import sdk_for
 
 PAGES = [
     "/dashboard",
@@ -31,11 +31,7 @@ PAGES = [
 
 
 @pytest.fixture
-def pipeline(tmp_path: Path) -> Iterator[RunningPipeline]:
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    rule = {"name": "too-hot", "field": "temperature", "above": 45}
-    (data_dir / "config.json").write_text(json.dumps({"alert_rules": [rule]}))
+def pipeline(data_dir: Path) -> Iterator[RunningPipeline]:
     with running_pipeline(data_dir=data_dir) as running:
         yield running
 
@@ -56,11 +52,7 @@ def _logged_in(pipeline: RunningPipeline) -> httpx.Client:
 
 
 def _ingest(pipeline: RunningPipeline, readings: list[dict[str, object]]) -> None:
-    with Client(
-        endpoint=pipeline.endpoint,
-        region=pipeline.region,
-        credentials=(pipeline.access_key, pipeline.secret_key),
-    ) as sdk:
+    with sdk_for(pipeline) as sdk:
         sdk.ingest_batch(readings)
     assert pipeline.wait_idle(30)
 

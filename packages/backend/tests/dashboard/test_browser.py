@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from iot_pipeline_backend.dashboard import DASHBOARD_TOKEN_FILE
 from iot_pipeline_backend.local.testing import PipelineProcess, running_pipeline_process
-from iot_pipeline_sdk import Client
 
 from .chromium import Chromium, find_chromium
+from .conftest import sdk_for
 
 CHROMIUM = find_chromium()
 pytestmark = pytest.mark.skipif(
@@ -54,21 +54,9 @@ def _type_filter(browser: Chromium, text: str) -> None:
 
 
 @pytest.fixture
-def runtime(tmp_path: Path) -> Iterator[PipelineProcess]:
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    rule = {"name": "too-hot", "field": "temperature", "above": 45}
-    (data_dir / "config.json").write_text(json.dumps({"alert_rules": [rule]}))
+def runtime(data_dir: Path) -> Iterator[PipelineProcess]:
     with running_pipeline_process(data_dir=data_dir) as process:
         yield process
-
-
-def _sdk(runtime: PipelineProcess) -> Client:
-    return Client(
-        endpoint=runtime.endpoint,
-        region=runtime.region,
-        credentials=(runtime.access_key, runtime.secret_key),
-    )
 
 
 def _greenhouse(now: int) -> list[dict[str, object]]:
@@ -96,7 +84,7 @@ def test_a_person_with_the_url_sees_the_fleet_move_and_without_it_sees_nothing(
     origin = runtime.endpoint.removesuffix("/prod")
     token = (runtime.data_dir / DASHBOARD_TOKEN_FILE).read_text()
     now = int(time.time() * 1000)
-    with _sdk(runtime) as sdk:
+    with sdk_for(runtime) as sdk:
         # GIVEN three devices reporting for 40 minutes, and one reading too hot
         sdk.ingest_batch(_greenhouse(now))
         hot = {"temperature": 55.2, "humidity": 41.0, "pressure": 1011.0}
