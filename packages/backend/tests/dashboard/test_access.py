@@ -100,6 +100,14 @@ def test_the_token_url_sets_an_httponly_strict_cookie_and_drops_the_token_from_t
     assert page.headers["content-type"].startswith("text/html")
     assert "access-control-allow-origin" not in page.headers
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    # AND another app's odd cookies on the same host do not hide it
+    name = cookie.split("=", 1)[0]
+    odd = httpx.get(
+        _origin(pipeline) + "/dashboard/api/figures",
+        headers={"cookie": f'theme="dark\\"; flag; {name}={token}; x=[1,2]'},
+        timeout=10,
+    )
+    assert odd.status_code == 200
     # AND a script may use the token as a bearer token instead
     bearer = httpx.get(
         _origin(pipeline) + "/dashboard/api/figures",

@@ -24,7 +24,6 @@ import mimetypes
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from http.cookies import CookieError, SimpleCookie
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs
@@ -192,12 +191,16 @@ class Dashboard:
         bearer = headers.get("authorization", "")
         if bearer.startswith("Bearer "):
             return token_matches(bearer[len("Bearer ") :], self._token)
-        try:
-            cookies = SimpleCookie(headers.get("cookie", ""))
-        except CookieError:
-            return False
-        morsel = cookies.get(self.cookie_name)
-        return token_matches(None if morsel is None else morsel.value, self._token)
+        # Parsed by hand: http.cookies gives up on the whole header at the first cookie it
+        # finds malformed, and another app on this host may have set one.
+        presented = [
+            value.strip()
+            for name, _, value in (
+                part.partition("=") for part in headers.get("cookie", "").split(";")
+            )
+            if name.strip() == self.cookie_name
+        ]
+        return any(token_matches(value, self._token) for value in presented)
 
     def _static_file(self, name: str) -> _Reply:
         found = self._static.get(name)
