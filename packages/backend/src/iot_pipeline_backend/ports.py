@@ -8,10 +8,10 @@ record is ``keys.sort_key(timestamp, reading_id)``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from iot_pipeline_common.models import PipelineConfig, ProcessedItem, RawItem
 
@@ -120,6 +120,32 @@ class FieldStats:
     sum: Decimal
 
 
+#: The sensors a processed item written before ``sensor_data`` was kept carries flat.
+FLAT_SENSORS = ("temperature", "humidity", "pressure")
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingValues:
+    """What a rollup needs of one processed reading: its time, sensor values and expiry."""
+
+    timestamp: int
+    values: dict[str, int | float | Decimal]
+    expires_at: int | None = None
+
+    @classmethod
+    def of_item(cls, doc: Mapping[str, Any]) -> ReadingValues:
+        """From a processed item as stored (JSON object or deserialized DynamoDB item)."""
+        data = doc.get("sensor_data")
+        if data is None:
+            data = {name: doc[name] for name in FLAT_SENSORS if doc.get(name) is not None}
+        expires_at = doc.get("expires_at")
+        return cls(
+            timestamp=int(doc["timestamp"]),
+            values=dict(data),
+            expires_at=None if expires_at is None else int(expires_at),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Rollup:
     """The statistics of a device's processed readings in ``[start, start + span)``.
@@ -165,6 +191,16 @@ class TimeSeriesStore(Protocol):
         self, *, device_id: str, start: int, end: int, descending: bool
     ) -> Iterator[Rollup]:
         """Minute rollups with ``start <= rollup.start <= end``, in order, read consistently."""
+        ...
+
+    def reading_values(
+        self, *, device_id: str, start_ms: int, end_ms: int
+    ) -> Iterator[ReadingValues]:
+        """The processed readings with ``start_ms <= timestamp <= end_ms``, read consistently.
+
+        Only what statistics need, without building whole records: the processor reads
+        every touched minute again after each batch.
+        """
         ...
 
     def get_device(self, device_id: str) -> DeviceRecord | None:

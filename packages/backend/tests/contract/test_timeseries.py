@@ -63,7 +63,7 @@ def _deliver(backend: Backend, batch: list[RawItem], *, crash: bool = False) -> 
         batch, processed_store=backend.processed, alerts=alerts, config=CONFIG, now_ms=T0
     )
     if not crash:
-        maintain_rollups(items, processed_store=backend.processed, timeseries=backend.timeseries)
+        maintain_rollups(items, timeseries=backend.timeseries)
 
 
 def _processed(backend: Backend, device: str) -> list[ProcessedItem]:
@@ -90,7 +90,6 @@ def _all_buckets(backend: Backend, params: AggregateParams) -> list[Bucket]:
     for _ in range(10_000):
         page = aggregate_readings(
             params.model_copy(update={"next_token": token}),
-            processed_store=backend.processed,
             timeseries=backend.timeseries,
             token_key=backend.token_key,
         )
@@ -301,7 +300,6 @@ def test_given_an_hour_of_readings_then_fields_and_stats_select_what_is_answered
                 "stats": "avg,count",
             }
         ),
-        processed_store=backend.processed,
         timeseries=backend.timeseries,
         token_key=backend.token_key,
     )
@@ -320,7 +318,6 @@ def test_given_a_token_of_another_query_then_it_is_rejected(backend: Backend) ->
     base = {"device_id": "dev-1", "event_date": "2024-01-15", "interval": "1m", "limit": 1}
     first = aggregate_readings(
         AggregateParams.model_validate(base),
-        processed_store=backend.processed,
         timeseries=backend.timeseries,
         token_key=backend.token_key,
     )
@@ -330,7 +327,6 @@ def test_given_a_token_of_another_query_then_it_is_rejected(backend: Backend) ->
         with pytest.raises(InvalidNextTokenError):
             aggregate_readings(
                 AggregateParams.model_validate(base | changed | {"next_token": first.next_token}),
-                processed_store=backend.processed,
                 timeseries=backend.timeseries,
                 token_key=backend.token_key,
             )

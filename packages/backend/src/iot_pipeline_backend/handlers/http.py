@@ -4,6 +4,7 @@
 
     ContractError (common)        → its status (400 / 413) and its details
     InvalidNextTokenError         → 400, details name ``next_token``
+    DeviceNotFoundError           → 404 ``not_found``, details name ``device_id``
     StoreUnavailableError         → 503, a generic message (nothing was acknowledged)
     anything else                 → 500 "Internal server error"
 
@@ -28,7 +29,11 @@ from iot_pipeline_common.errors import ContractError, ErrorCode, RequestValidati
 from iot_pipeline_common.models import ErrorBody, ErrorDetail
 from pydantic import BaseModel
 
-from iot_pipeline_backend.errors import InvalidNextTokenError, StoreUnavailableError
+from iot_pipeline_backend.errors import (
+    DeviceNotFoundError,
+    InvalidNextTokenError,
+    StoreUnavailableError,
+)
 from iot_pipeline_backend.handlers.observability import logger
 
 JSON = "application/json"
@@ -61,6 +66,9 @@ def response_for(exc: Exception) -> Response[str]:
     if isinstance(exc, InvalidNextTokenError):
         detail = ErrorDetail(field="next_token", message=str(exc), type="next_token")
         return error_response(400, ErrorCode.VALIDATION, str(exc), [detail])
+    if isinstance(exc, DeviceNotFoundError):
+        detail = ErrorDetail(field="device_id", message=str(exc), type="not_found")
+        return error_response(404, ErrorCode.NOT_FOUND, str(exc), [detail])
     if isinstance(exc, StoreUnavailableError):
         logger.exception("a store or the queue is unavailable; nothing acknowledged")
         return error_response(

@@ -45,6 +45,9 @@ class ProxyRequest:
     source_ip: str
     access_key: str
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    #: A templated resource (``/devices/{device_id}``): the concrete path and its parameters.
+    path: str | None = None
+    path_parameters: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,13 +87,13 @@ def build_event(request: ProxyRequest, *, region: str, stage: str = limits.STAGE
     user_agent = headers.get("user-agent")
     return {
         "resource": request.resource,
-        "path": request.resource,
+        "path": request.path or request.resource,
         "httpMethod": request.method,
         "headers": headers,
         "multiValueHeaders": multi_headers,
         "queryStringParameters": query,
         "multiValueQueryStringParameters": multi_query,
-        "pathParameters": None,
+        "pathParameters": request.path_parameters,
         "stageVariables": None,
         "requestContext": {
             "accountId": LOCAL_ACCOUNT_ID,

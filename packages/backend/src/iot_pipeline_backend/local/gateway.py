@@ -187,6 +187,7 @@ class Gateway:
             source_ip=client[0] if client else "127.0.0.1",
             access_key=caller.access_key,
             request_id=request_id,
+            **self._templated(route, path),
         )
         event = build_event(proxy, region=self._region, stage=self._stage)
         context = LocalLambdaContext(
@@ -218,7 +219,21 @@ class Gateway:
     def _match(self, method: str, path: str) -> Route | None:
         if not path.startswith(self._stage_prefix + "/"):
             return None
-        return self._routes.get((method, path[len(self._stage_prefix) :]))
+        resource = path[len(self._stage_prefix) :]
+        exact = self._routes.get((method, resource))
+        if exact is not None:
+            return exact
+        for (route_method, _), route in self._routes.items():
+            if route_method == method and _path_parameters(route.resource, resource) is not None:
+                return route
+        return None
+
+    def _templated(self, route: Route, path: str) -> dict[str, Any]:
+        """``path`` and ``path_parameters`` of a templated route, as API Gateway sets them."""
+        if "{" not in route.resource:
+            return {}
+        resource = path[len(self._stage_prefix) :]
+        return {"path": resource, "path_parameters": _path_parameters(route.resource, resource)}
 
     async def _read_body(self, receive: Receive) -> bytes:
         chunks: list[bytes] = []
@@ -265,3 +280,19 @@ async def _lifespan(receive: Receive, send: Send) -> None:
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+def _path_parameters(template: str, path: str) -> dict[str, str] | None:
+    """``{name}`` segments of ``template`` bound to ``path``'s, or ``None`` if it differs."""
+    wanted, given = template.strip("/").split("/"), path.strip("/").split("/")
+    if "{" not in template or len(wanted) != len(given):
+        return None
+    bound: dict[str, str] = {}
+    for part, value in zip(wanted, given, strict=True):
+        if part.startswith("{") and part.endswith("}"):
+            if not value:
+                return None
+            bound[part[1:-1]] = value
+        elif part != value:
+            return None
+    return bound

@@ -118,7 +118,7 @@ class OneEventAtATime:
 def lambda_routes(
     *, lock: threading.Lock | None = None, batch_lock: threading.Lock | None = None
 ) -> list[Route]:
-    """The API's three resources and the handlers behind them (imported on first use)."""
+    """The API's resources and the handlers behind them (imported on first use)."""
     shared = lock or threading.Lock()
     shared_batch = batch_lock or threading.Lock()
     handler: dict[str, Any] = {
@@ -133,6 +133,8 @@ def lambda_routes(
         Route("POST", "/ingest", FUNCTION_NAMES["ingestion"], handler["ingestion"]),
         Route("POST", "/process", FUNCTION_NAMES["processor"], handler["processor"]),
         Route("GET", "/query", FUNCTION_NAMES["query"], handler["query"]),
+        Route("GET", "/devices", FUNCTION_NAMES["query"], handler["query"]),
+        Route("GET", "/devices/{device_id}", FUNCTION_NAMES["query"], handler["query"]),
     ]
 
 

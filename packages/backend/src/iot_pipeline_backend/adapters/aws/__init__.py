@@ -65,7 +65,11 @@ class AwsAdapters:
         self.processed = DynamoProcessedReadingStore(
             dynamodb, settings.processed_table_name, sleep=sleep
         )
-        self.timeseries = DynamoTimeSeriesStore(dynamodb, settings.aggregates_table_name)
+        self.timeseries = DynamoTimeSeriesStore(
+            dynamodb,
+            settings.aggregates_table_name,
+            processed_table_name=settings.processed_table_name,
+        )
         self.queue = SqsReadingQueue(
             session.client("sqs", config=CLIENT_CONFIG), settings.queue_url, sleep=sleep
         )

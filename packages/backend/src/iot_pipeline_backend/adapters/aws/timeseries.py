@@ -23,12 +23,20 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
+from iot_pipeline_common import keys
 from iot_pipeline_common.models import ProcessedItem
 
 from iot_pipeline_backend.adapters.aws._retry import aws_boundary, error_code
 from iot_pipeline_backend.adapters.aws.dynamodb import from_attributes
 from iot_pipeline_backend.errors import RollupConflictError, StoreUnavailableError
-from iot_pipeline_backend.ports import DevicePage, DeviceRecord, FieldStats, Rollup
+from iot_pipeline_backend.ports import (
+    FLAT_SENSORS,
+    DevicePage,
+    DeviceRecord,
+    FieldStats,
+    ReadingValues,
+    Rollup,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -149,9 +157,40 @@ def _device_of(item: dict[str, Any]) -> DeviceRecord:
 class DynamoTimeSeriesStore:
     """The aggregates table: minute rollups and device records."""
 
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+    def __init__(
+        self, client: DynamoDBClient, table_name: str, *, processed_table_name: str
+    ) -> None:
         self._client = client
         self._table = table_name
+        self._processed = processed_table_name
+
+    def reading_values(
+        self, *, device_id: str, start_ms: int, end_ms: int
+    ) -> Iterator[ReadingValues]:
+        """From the processed table, projected to what statistics need (consistent read)."""
+        request: dict[str, Any] = {
+            "TableName": self._processed,
+            "KeyConditionExpression": "device_id = :d AND sk BETWEEN :lo AND :hi",
+            "ExpressionAttributeValues": {
+                ":d": {"S": device_id},
+                ":lo": {"S": keys.sk_lower_bound(start_ms)},
+                ":hi": {"S": keys.sk_upper_bound(end_ms)},
+            },
+            # "timestamp" is a reserved word in expressions.
+            "ProjectionExpression": "#t, sensor_data, expires_at, " + ", ".join(FLAT_SENSORS),
+            "ExpressionAttributeNames": {"#t": "timestamp"},
+            "ConsistentRead": True,
+        }
+        while True:
+            with aws_boundary("DynamoDB Query"):
+                response = self._client.query(**request)
+            for item in response.get("Items", []):
+                plain = {name: _deserializer.deserialize(v) for name, v in item.items()}
+                yield ReadingValues.of_item(plain)
+            last = response.get("LastEvaluatedKey")
+            if last is None:
+                return
+            request["ExclusiveStartKey"] = last
 
     def minute_rollups(
         self, *, device_id: str, start: int, end: int, descending: bool

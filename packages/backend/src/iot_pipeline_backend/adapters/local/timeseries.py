@@ -12,11 +12,18 @@ from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
+from iot_pipeline_common import keys
 from iot_pipeline_common.models import ProcessedItem
 
 from iot_pipeline_backend.adapters.local.db import Database
 from iot_pipeline_backend.errors import RollupConflictError
-from iot_pipeline_backend.ports import DevicePage, DeviceRecord, FieldStats, Rollup
+from iot_pipeline_backend.ports import (
+    DevicePage,
+    DeviceRecord,
+    FieldStats,
+    ReadingValues,
+    Rollup,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS minute_rollups (
@@ -112,6 +119,19 @@ class SqliteTimeSeriesStore:
             if len(rows) < _CHUNK:
                 return
             cursor = rows[-1][0]
+
+    def reading_values(
+        self, *, device_id: str, start_ms: int, end_ms: int
+    ) -> Iterator[ReadingValues]:
+        """From the ``processed`` table, parsing JSON only (no record validation)."""
+        with self._db.reading() as conn:
+            rows = conn.execute(
+                "SELECT item FROM processed WHERE device_id = ? AND sk >= ? AND sk <= ? "
+                "ORDER BY sk",
+                (device_id, keys.sk_lower_bound(start_ms), keys.sk_upper_bound(end_ms)),
+            ).fetchall()
+        for (item,) in rows:
+            yield ReadingValues.of_item(json.loads(item))
 
     def get_device(self, device_id: str) -> DeviceRecord | None:
         """The device's record, or ``None``."""

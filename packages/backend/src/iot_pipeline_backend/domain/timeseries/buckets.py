@@ -21,7 +21,6 @@ from iot_pipeline_backend.domain.timeseries.stats import field_aggregate, merge_
 from iot_pipeline_backend.errors import InvalidNextTokenError
 from iot_pipeline_backend.ports import (
     FieldStats,
-    ProcessedReadingStore,
     Rollup,
     TimeSeriesStore,
     TokenKeySource,
@@ -46,7 +45,6 @@ def _identity(params: AggregateParams, start: int, end: int) -> dict[str, Any]:
 def aggregate_readings(
     params: AggregateParams,
     *,
-    processed_store: ProcessedReadingStore,
     timeseries: TimeSeriesStore,
     token_key: TokenKeySource,
 ) -> AggregateResponse:
@@ -65,7 +63,7 @@ def aggregate_readings(
     buckets: list[Bucket] = []
     current: tuple[int, int, dict[str, FieldStats]] | None = None
     more = False
-    for rollup in _rollups(params.device_id, lo, hi, descending, processed_store, timeseries):
+    for rollup in _rollups(params.device_id, lo, hi, descending, timeseries):
         bucket_start = rollup.start - rollup.start % width
         if current is not None and current[0] != bucket_start:
             buckets.append(_bucket(params, current, width))
@@ -113,7 +111,6 @@ def _rollups(
     lo: int,
     hi: int,
     descending: bool,
-    processed_store: ProcessedReadingStore,
     timeseries: TimeSeriesStore,
 ) -> Iterator[Rollup]:
     """Rollups covering exactly ``[lo, hi]`` in order: partial edge minutes from readings."""
@@ -123,11 +120,11 @@ def _rollups(
     last_whole = minute_of(hi + 1) - MINUTE_MS  # the last minute ending at or before hi
     if first_whole > last_whole:
         # No whole minute inside: at most two partial minutes, straight from the readings.
-        parts = [p for p in _partials(device_id, lo, hi, processed_store)]
+        parts = [p for p in _partials(device_id, lo, hi, timeseries)]
         yield from reversed(parts) if descending else parts
         return
-    head = _edge(device_id, lo, first_whole - 1, processed_store)
-    tail = _edge(device_id, last_whole + MINUTE_MS, hi, processed_store)
+    head = _edge(device_id, lo, first_whole - 1, timeseries)
+    tail = _edge(device_id, last_whole + MINUTE_MS, hi, timeseries)
     whole = timeseries.minute_rollups(
         device_id=device_id, start=first_whole, end=last_whole, descending=descending
     )
@@ -139,35 +136,17 @@ def _rollups(
         yield last
 
 
-def _partials(
-    device_id: str, lo: int, hi: int, processed_store: ProcessedReadingStore
-) -> Iterator[Rollup]:
+def _partials(device_id: str, lo: int, hi: int, timeseries: TimeSeriesStore) -> Iterator[Rollup]:
     split = minute_of(hi)
     for part_lo, part_hi in ((lo, min(hi, split - 1)), (max(lo, split), hi)):
-        rollup = _edge(device_id, part_lo, part_hi, processed_store)
+        rollup = _edge(device_id, part_lo, part_hi, timeseries)
         if rollup is not None:
             yield rollup
 
 
-def _edge(
-    device_id: str, lo: int, hi: int, processed_store: ProcessedReadingStore
-) -> Rollup | None:
+def _edge(device_id: str, lo: int, hi: int, timeseries: TimeSeriesStore) -> Rollup | None:
     """The rollup of the readings in ``[lo, hi]``, a part of one minute (≤ its readings)."""
     if lo > hi:
         return None
-    items = []
-    after: str | None = None
-    while True:
-        page = processed_store.query_processed(
-            device_id=device_id,
-            start_ms=lo,
-            end_ms=hi,
-            limit=1000,
-            descending=False,
-            after_sk=after,
-        )
-        items.extend(page.records)
-        if page.last_sk is None:
-            break
-        after = page.last_sk
-    return rollup_of(device_id, minute_of(lo), items)
+    values = timeseries.reading_values(device_id=device_id, start_ms=lo, end_ms=hi)
+    return rollup_of(device_id, minute_of(lo), values)

@@ -18,7 +18,7 @@ written again: redeliveries and replays cost reads only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from iot_pipeline_common import keys
 from iot_pipeline_common.models import ProcessedItem
@@ -27,7 +27,7 @@ from iot_pipeline_backend.domain.timeseries.stats import rollup_of
 from iot_pipeline_backend.errors import RollupConflictError, StoreUnavailableError
 from iot_pipeline_backend.ports import (
     DeviceRecord,
-    ProcessedReadingStore,
+    ReadingValues,
     Rollup,
     TimeSeriesStore,
 )
@@ -38,7 +38,6 @@ MINUTES_PER_SAVE = 90
 #: Attempts when other writers keep changing the device; then the batch item fails and
 #: its redelivery tries again.
 MAX_ATTEMPTS = 8
-_PAGE = 1000
 
 
 def minute_of(timestamp: int) -> int:
@@ -49,7 +48,6 @@ def minute_of(timestamp: int) -> int:
 def maintain_rollups(
     items: Sequence[ProcessedItem],
     *,
-    processed_store: ProcessedReadingStore,
     timeseries: TimeSeriesStore,
 ) -> int:
     """Recompute the rollups of every (device, minute) in ``items``; returns rollups written."""
@@ -64,7 +62,6 @@ def maintain_rollups(
                 device_id,
                 minutes[start : start + MINUTES_PER_SAVE],
                 device_items,
-                processed_store=processed_store,
                 timeseries=timeseries,
             )
     return written
@@ -75,7 +72,6 @@ def _maintain_minutes(
     minutes: list[int],
     items: list[ProcessedItem],
     *,
-    processed_store: ProcessedReadingStore,
     timeseries: TimeSeriesStore,
 ) -> int:
     for _ in range(MAX_ATTEMPTS):
@@ -87,7 +83,7 @@ def _maintain_minutes(
                 device_id=device_id, start=minutes[0], end=minutes[-1], descending=False
             )
         }
-        fresh = _recompute(device_id, minutes, processed_store)
+        fresh = _recompute(device_id, minutes, timeseries)
         # A lower count can only come from readings the table's TTL removed: keep the rollup.
         changed = [r for r in fresh if r.count > stored.get(r.start, 0)]
         updated = _updated_device(device_id, device, changed, stored, items)
@@ -105,13 +101,14 @@ def _maintain_minutes(
     raise StoreUnavailableError("a device's rollups kept changing under other writers")
 
 
-def _recompute(
-    device_id: str, minutes: list[int], processed_store: ProcessedReadingStore
-) -> list[Rollup]:
+def _recompute(device_id: str, minutes: list[int], timeseries: TimeSeriesStore) -> list[Rollup]:
     rollups: list[Rollup] = []
     for first, last in _runs(minutes):
-        by_minute: dict[int, list[ProcessedItem]] = {}
-        for item in _readings(device_id, first, last + MINUTE_MS - 1, processed_store):
+        by_minute: dict[int, list[ReadingValues]] = {}
+        values = timeseries.reading_values(
+            device_id=device_id, start_ms=first, end_ms=last + MINUTE_MS - 1
+        )
+        for item in values:
             by_minute.setdefault(minute_of(item.timestamp), []).append(item)
         for minute in sorted(by_minute):
             rollup = rollup_of(device_id, minute, by_minute[minute])
@@ -129,25 +126,6 @@ def _runs(minutes: list[int]) -> Iterator[tuple[int, int]]:
             first = minute
         last = minute
     yield first, last
-
-
-def _readings(
-    device_id: str, start_ms: int, end_ms: int, processed_store: ProcessedReadingStore
-) -> Iterable[ProcessedItem]:
-    after: str | None = None
-    while True:
-        page = processed_store.query_processed(
-            device_id=device_id,
-            start_ms=start_ms,
-            end_ms=end_ms,
-            limit=_PAGE,
-            descending=False,
-            after_sk=after,
-        )
-        yield from page.records
-        if page.last_sk is None:
-            return
-        after = page.last_sk
 
 
 def _updated_device(

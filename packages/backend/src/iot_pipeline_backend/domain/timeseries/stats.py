@@ -11,26 +11,15 @@ the exact quotient ``sum / count`` rounded).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from decimal import Context, Decimal
+from decimal import Context, Decimal, localcontext
 from fractions import Fraction
 
 from iot_pipeline_common.aggregates import FieldAggregate, Stat
-from iot_pipeline_common.models import ProcessedItem
 
-from iot_pipeline_backend.ports import FieldStats, Rollup
+from iot_pipeline_backend.ports import FieldStats, ReadingValues, Rollup
 
 #: 38 digits as DynamoDB numbers hold; a sum that would need more is rounded half-even.
 DECIMAL = Context(prec=38)
-_FLAT_SENSORS = ("temperature", "humidity", "pressure")
-
-
-def sensor_values(item: ProcessedItem) -> dict[str, float]:
-    """The numeric sensor fields of a processed reading (what a device sent)."""
-    if item.sensor_data is not None:
-        return dict(item.sensor_data)
-    # Items written before sensor_data was kept carry the known sensors flat.
-    flat = {name: getattr(item, name) for name in _FLAT_SENSORS}
-    return {name: value for name, value in flat.items() if value is not None}
 
 
 def exact(value: float | int | Decimal) -> Decimal:
@@ -60,29 +49,31 @@ def merge_fields(
     return into
 
 
-def rollup_of(device_id: str, start: int, items: Iterable[ProcessedItem]) -> Rollup | None:
+def rollup_of(device_id: str, start: int, items: Iterable[ReadingValues]) -> Rollup | None:
     """The rollup of ``items`` (distinct readings), or ``None`` when there are none."""
-    count, first_ts, last_ts = 0, 0, 0
-    fields: dict[str, FieldStats] = {}
+    timestamps: list[int] = []
     expiries: list[int | None] = []
+    values: dict[str, list[Decimal]] = {}
     for item in items:
-        first_ts = item.timestamp if count == 0 else min(first_ts, item.timestamp)
-        last_ts = item.timestamp if count == 0 else max(last_ts, item.timestamp)
-        count += 1
+        timestamps.append(item.timestamp)
         expiries.append(item.expires_at)
-        for name, value in sensor_values(item).items():
-            number = exact(value)
-            merge_fields(fields, {name: FieldStats(1, number, number, number)})
-    if count == 0:
+        for name, value in item.values.items():
+            values.setdefault(name, []).append(exact(value))
+    if not timestamps:
         return None
+    with localcontext(DECIMAL):
+        fields = {
+            name: FieldStats(len(numbers), min(numbers), max(numbers), sum(numbers, Decimal(0)))
+            for name, numbers in values.items()
+        }
     # The rollup lives as long as its longest-lived reading; never if one never expires.
     expires_at = None if None in expiries else max(e for e in expiries if e is not None)
     return Rollup(
         device_id=device_id,
         start=start,
-        count=count,
-        first_ts=first_ts,
-        last_ts=last_ts,
+        count=len(timestamps),
+        first_ts=min(timestamps),
+        last_ts=max(timestamps),
         fields=fields,
         expires_at=expires_at,
     )
