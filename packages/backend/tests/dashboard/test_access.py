@@ -171,6 +171,25 @@ def test_the_data_endpoints_show_devices_series_alerts_and_figures(
     assert series["max"] == [max(by_minute[b]) for b in sorted(by_minute)]
     assert series["avg"] == [sum(by_minute[b]) / len(by_minute[b]) for b in sorted(by_minute)]
 
+    # AND the page says what the API says for the same questions
+    with sdk_for(pipeline) as sdk:
+        api_devices = sdk.request("GET", "/devices")["items"]
+        api_buckets = sdk.request(
+            "GET",
+            "/query",
+            params={
+                "device_id": "greenhouse-1",
+                "interval": "1m",
+                "start": base,
+                "end": latest,
+                "fields": "temperature",
+            },
+        )["items"]
+    assert [d["device_id"] for d in api_devices] == [d["device_id"] for d in body["devices"]]
+    assert [d["last_seen"] for d in api_devices] == [d["last_seen"] for d in body["devices"]]
+    assert [b["start"] for b in api_buckets] == series["buckets"]
+    assert [b["stats"]["temperature"]["avg"] for b in api_buckets] == series["avg"]
+
 
 def test_a_bad_series_request_is_a_400_naming_the_field(pipeline: RunningPipeline) -> None:
     client = _logged_in(pipeline)

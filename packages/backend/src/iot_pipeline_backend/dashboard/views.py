@@ -90,7 +90,6 @@ def device_series(adapters: LocalAdapters, query: Mapping[str, str]) -> dict[str
     while True:
         page = aggregate_readings(
             params,
-            processed_store=adapters.processed,
             timeseries=adapters.timeseries,
             token_key=adapters.token_key,
         )
