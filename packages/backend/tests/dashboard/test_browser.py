@@ -39,10 +39,13 @@ _DRAWN_PIXELS = """(() => {
 })()"""
 
 
-def _cell(device: str, column: int) -> str:
+def _cell(device: str, column: str) -> str:
+    """The text a person reads in the device's row under the column headed ``column``."""
     return (
-        f"(document.querySelector('#devices tr[data-device=\"{device}\"]')"
-        f"?.children[{column}]?.textContent ?? '')"
+        "(() => { const heads = [...document.querySelectorAll('#devices thead th')]"
+        f".map(th => th.textContent); const row = document.querySelector("
+        f"'#devices tr[data-device=\"{device}\"]'); return row ? "
+        f"row.children[heads.indexOf({json.dumps(column)})].textContent : ''; }})()"
     )
 
 
@@ -102,9 +105,10 @@ def test_a_person_with_the_url_sees_the_fleet_move_and_without_it_sees_nothing(
             assert browser.evaluate("location.href") == f"{origin}/dashboard"
             # AND the devices are listed with their latest values and status
             browser.wait_for("document.querySelectorAll('#devices tbody tr').length === 3")
-            assert browser.wait_for(_cell("greenhouse-2", 2)) == "55.2"
-            assert "anomaly" in browser.evaluate(_cell("greenhouse-2", 5))
-            assert browser.evaluate(_cell("greenhouse-1", 3)) == "55.0"
+            assert browser.wait_for(_cell("greenhouse-2", "temperature")) == "55.2"
+            assert "anomaly" in browser.evaluate(_cell("greenhouse-2", "status"))
+            assert browser.evaluate(_cell("greenhouse-1", "humidity")) == "55.0"
+            assert browser.evaluate(_cell("greenhouse-1", "readings")) == "41"
             # AND the alert rule's alert is shown
             browser.wait_for(
                 "document.querySelector('#alerts')?.innerText.includes('too-hot: greenhouse-2')"
@@ -124,7 +128,7 @@ def test_a_person_with_the_url_sees_the_fleet_move_and_without_it_sees_nothing(
             browser.evaluate("window.notReloaded = true")
             new = {"temperature": 12.3, "humidity": 70.0}
             sdk.ingest_batch([{"device_id": "shed-9", "sensor_data": new}])
-            assert browser.wait_for(_cell("shed-9", 2), timeout=10) == "12.3"
+            assert browser.wait_for(_cell("shed-9", "temperature"), timeout=10) == "12.3"
             assert browser.evaluate("window.notReloaded") is True
 
             # AND the filter box narrows the table

@@ -62,6 +62,7 @@ function renderDevices(devices) {
     if (d.device_id === state.device) row.classList.add("selected");
     row.append(el("td", {}, d.device_id));
     row.append(el("td", { title: new Date(d.last_seen).toISOString() }, ago(d.last_seen)));
+    row.append(el("td", {}, d.readings.toLocaleString()));
     for (const sensor of ["temperature", "humidity", "pressure"]) {
       const cell = el("td", out.has(sensor) ? { class: "out" } : {}, fmt(d.values[sensor]));
       row.append(cell);
