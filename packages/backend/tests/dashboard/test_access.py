@@ -228,3 +228,18 @@ def test_a_damaged_token_file_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / DASHBOARD_TOKEN_FILE).write_bytes(b"")
     with pytest.raises(SettingsError, match=r"dashboard\.token"):
         load_or_create_dashboard_token(tmp_path)
+
+
+def test_a_damaged_alerts_file_is_a_500_for_alerts_only(pipeline: RunningPipeline) -> None:
+    # GIVEN an alerts file someone broke by hand
+    (pipeline.data_dir / "alerts.jsonl").write_text("not json\n")
+    client = _logged_in(pipeline)
+    # THEN the alerts endpoint says only that it failed, and the rest keeps working
+    broken = client.get("/dashboard/api/alerts")
+    assert broken.status_code == 500
+    assert broken.json() == {
+        "message": "Internal server error",
+        "error": "internal_error",
+        "details": [],
+    }
+    assert client.get("/dashboard/api/figures").status_code == 200

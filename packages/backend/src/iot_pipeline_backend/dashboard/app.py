@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import mimetypes
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +38,9 @@ from iot_pipeline_backend.dashboard import views
 from iot_pipeline_backend.dashboard.figures import PipelineMeter
 from iot_pipeline_backend.dashboard.token import token_matches
 from iot_pipeline_backend.local.gateway import Receive, Scope, Send
+from iot_pipeline_backend.local.logs import LOGGER_NAME
 
+_log = logging.getLogger(f"{LOGGER_NAME}.dashboard")
 #: Where the local gateway mounts the dashboard (outside the API's stage).
 DASHBOARD_PATH = "/dashboard"
 _API = f"{DASHBOARD_PATH}/api/"
@@ -186,6 +189,10 @@ class Dashboard:
             return await loop.run_in_executor(self._pool, view, query)
         except ContractError as exc:
             return _error(exc.status_code, exc.message, exc.code, list(exc.details))
+        except Exception:
+            # The page shows "not updating" and keeps polling; the log keeps the cause.
+            _log.exception("dashboard view failed", extra={"path": path})
+            return _error(500, "Internal server error", ErrorCode.INTERNAL)
 
     def _authorized(self, headers: Mapping[str, str]) -> bool:
         bearer = headers.get("authorization", "")
