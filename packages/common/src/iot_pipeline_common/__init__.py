@@ -1,5 +1,14 @@
 """iot-pipeline's wire contract: models, limits and SigV4 canonicalisation (no I/O)."""
 
+from iot_pipeline_common.aggregates import (
+    AggregateParams,
+    AggregateResponse,
+    Bucket,
+    Device,
+    DevicesParams,
+    DevicesResponse,
+    FieldAggregate,
+)
 from iot_pipeline_common.errors import (
     ContractError,
     ErrorCode,
@@ -32,14 +41,21 @@ from iot_pipeline_common.parsing import (
 )
 
 __all__ = [
+    "AggregateParams",
+    "AggregateResponse",
     "AlertRule",
     "Anomaly",
     "BatchIngestRequest",
     "BatchIngestResponse",
+    "Bucket",
     "ContractError",
+    "Device",
+    "DevicesParams",
+    "DevicesResponse",
     "ErrorBody",
     "ErrorCode",
     "ErrorDetail",
+    "FieldAggregate",
     "IngestResponse",
     "IngestedItem",
     "PayloadTooLargeError",

@@ -8,6 +8,8 @@
         client.ingest("device-123", {"temperature": 25.5, "humidity": 60})
         for item in client.iter_query("device-123", event_date="2024-01-15"):
             print(item.timestamp, item.temperature_fahrenheit)
+        for bucket in client.iter_aggregate("device-123", event_date="2024-01-15", interval="1h"):
+            print(bucket.start, bucket.stats["temperature"].avg)
 
 Errors (see :mod:`iot_pipeline_sdk._errors` for the tree) and the contract models are
 importable from here too.
@@ -15,7 +17,10 @@ importable from here too.
 
 from iot_pipeline_common import (
     BatchIngestResponse,
+    Bucket,
+    Device,
     ErrorDetail,
+    FieldAggregate,
     IngestedItem,
     IngestResponse,
     ProcessedItem,
@@ -49,9 +54,12 @@ __all__ = [
     "AsyncQueryPage",
     "AuthError",
     "BatchIngestResponse",
+    "Bucket",
     "Client",
     "ConfigurationError",
+    "Device",
     "ErrorDetail",
+    "FieldAggregate",
     "IngestResponse",
     "IngestedItem",
     "IoTPipelineError",

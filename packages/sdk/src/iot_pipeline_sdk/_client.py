@@ -25,7 +25,6 @@ from iot_pipeline_sdk._auth import CredentialSource
 from iot_pipeline_sdk._base import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_TIMEOUT,
-    BaseClient,
     Order,
     Table,
 )
@@ -33,6 +32,7 @@ from iot_pipeline_sdk._batching import batch_bodies, prepare_readings
 from iot_pipeline_sdk._errors import error_from_response
 from iot_pipeline_sdk._pagination import AsyncQueryPage, QueryPage
 from iot_pipeline_sdk._retry import RetryPolicy, is_retryable_exception, is_retryable_status
+from iot_pipeline_sdk._timeseries import AsyncTimeSeriesMethods, TimeSeriesMethods
 
 
 def _route(route: str) -> str:
@@ -46,7 +46,7 @@ def _json_bytes(value: Any) -> bytes:
 _Credentials = CredentialSource | tuple[str, str] | tuple[str, str, str] | None
 
 
-class Client(BaseClient):
+class Client(TimeSeriesMethods):
     """The synchronous client. Use it as a context manager, or call :meth:`close`.
 
     Options (keyword-only):
@@ -350,7 +350,7 @@ class Client(BaseClient):
         return self._parse(self._send("POST", "/process", body=body), ProcessResponse)
 
 
-class AsyncClient(BaseClient):
+class AsyncClient(AsyncTimeSeriesMethods):
     """The asyncio client; same options and methods as :class:`Client`, awaited.
 
     ``sleep`` is awaited between attempts (default ``asyncio.sleep``); ``transport`` is an

@@ -1,12 +1,14 @@
-"""Pages of ``GET /query`` and iterators that follow ``next_token``."""
+"""Pages of ``GET /query`` (readings or buckets) and ``GET /devices``, and iterators that
+follow ``next_token``."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Generic
+from typing import Generic, TypeVar
 
-from iot_pipeline_common.models import ItemT
+#: What a page holds: readings, aggregate buckets or devices.
+ItemT = TypeVar("ItemT")
 
 
 @dataclass(frozen=True)
