@@ -158,7 +158,8 @@ class Dashboard:
             for name, values in parse_qs(scope.get("query_string", b"").decode("latin-1")).items()
         }
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        if path == DASHBOARD_PATH and token_matches(query.get("token"), self._token):
+        page = path in (DASHBOARD_PATH, f"{DASHBOARD_PATH}/")
+        if page and token_matches(query.get("token"), self._token):
             # Trade the URL's token for a cookie, and drop it from the address bar and history.
             cookie = (
                 f"{self.cookie_name}={self._token}; Path={DASHBOARD_PATH}; HttpOnly; "
@@ -176,7 +177,7 @@ class Dashboard:
             return _Reply(401, _UNAUTHORIZED_PAGE, "text/html; charset=utf-8")
         if scope["method"] != "GET":
             return _error(405, "The dashboard is read-only: use GET", ErrorCode.METHOD_NOT_ALLOWED)
-        if path in (DASHBOARD_PATH, f"{DASHBOARD_PATH}/"):
+        if page:
             return self._static_file("index.html")
         if path.startswith(_STATIC):
             return self._static_file(path[len(_STATIC) :])
