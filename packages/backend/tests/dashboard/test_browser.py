@@ -131,6 +131,14 @@ def test_a_person_with_the_url_sees_the_fleet_move_and_without_it_sees_nothing(
             assert browser.wait_for(_cell("shed-9", "temperature"), timeout=10) == "12.3"
             assert browser.evaluate("window.notReloaded") is True
 
+            # AND its chart, of one bucket, spans the chosen hour (not an arbitrary stretch)
+            browser.evaluate(
+                "document.querySelector('#devices tr[data-device=\"shed-9\"]').click()"
+            )
+            browser.wait_for("document.querySelector('#chart-device').textContent === 'shed-9'")
+            span = "state.chart.scales.x.max - state.chart.scales.x.min"
+            assert 3500 < browser.wait_for(f"state.chartKey.startsWith('shed-9') && {span}") < 3700
+
             # AND the filter box narrows the table
             _type_filter(browser, "green")
             rows = "[...document.querySelectorAll('#devices tbody tr')].map(r => r.dataset.device)"

@@ -8,7 +8,9 @@ const INTERVALS = [
   ["1m", "1 min"], ["5m", "5 min"], ["15m", "15 min"], ["1h", "1 hour"], ["6h", "6 hours"],
   ["1d", "1 day"],
 ];
-const state = { device: null, devices: [], filter: "", chart: null, chartKey: null };
+const state = {
+  device: null, devices: [], more: false, filter: "", chart: null, chartKey: null, from: 0, to: 0,
+};
 const $ = (id) => document.getElementById(id);
 
 function fmt(value, digits = 1) {
@@ -103,7 +105,9 @@ function selectDevice(deviceId) {
 function chartOptions(sensor, width) {
   return {
     width, height: 300,
-    scales: { x: { time: true } },
+    // The x axis is the chosen range, not the data's extent: one bucket alone must not be
+    // stretched over an arbitrary span, and an idle device shows as a gap at the right.
+    scales: { x: { time: true, range: () => [state.from / 1000, state.to / 1000] } },
     series: [
       {},
       { label: `${sensor} min`, stroke: "#93c5fd", width: 1 },
@@ -131,11 +135,13 @@ function renderSeries(s) {
 async function refreshSeries() {
   if (state.device === null) return;
   const end = Date.now();
+  state.from = end - Number($("range").value);
+  state.to = end;
   const query = new URLSearchParams({
     device_id: state.device,
     sensor: $("sensor").value,
     interval: $("interval").value,
-    start: String(end - Number($("range").value)),
+    start: String(state.from),
     end: String(end),
   });
   let series;
