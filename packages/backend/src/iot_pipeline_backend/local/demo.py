@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import random
+import signal
 import tempfile
 import threading
 import time
@@ -143,12 +144,16 @@ def _data_dir(path: Path | None) -> Iterator[Path]:
 
 
 def until_interrupted() -> None:
-    """Block until Ctrl-C (``KeyboardInterrupt``), then return."""
+    """Block until Ctrl-C or SIGTERM, then return (so the pipeline stops gracefully)."""
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     try:
-        while True:
-            time.sleep(0.5)
+        while not stop.wait(0.5):
+            pass
     except KeyboardInterrupt:
-        return
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_demo(
