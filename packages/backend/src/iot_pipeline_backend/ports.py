@@ -151,8 +151,9 @@ class Rollup:
     """The statistics of a device's processed readings in ``[start, start + span)``.
 
     ``count`` is the number of distinct readings; ``fields`` maps each numeric sensor field
-    present to its statistics. A minute rollup is recomputed from the minute's readings, never
-    incremented, so it is the same whatever duplicates or replays happened.
+    present to its statistics. A minute rollup is recomputed from the minute's readings and an
+    hour rollup from the hour's minute rollups, never incremented, so both are the same
+    whatever duplicates or replays happened.
     """
 
     device_id: str
@@ -162,6 +163,7 @@ class Rollup:
     last_ts: int
     fields: dict[str, FieldStats]
     expires_at: int | None = None
+    span: int = 60_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,10 +189,10 @@ class DevicePage:
 class TimeSeriesStore(Protocol):
     """Minute rollups and device records, kept by the processor, read by queries."""
 
-    def minute_rollups(
-        self, *, device_id: str, start: int, end: int, descending: bool
+    def rollups(
+        self, *, device_id: str, span: int, start: int, end: int, descending: bool
     ) -> Iterator[Rollup]:
-        """Minute rollups with ``start <= rollup.start <= end``, in order, read consistently."""
+        """Rollups of ``span`` ms with ``start <= rollup.start <= end``, in order (consistent)."""
         ...
 
     def reading_values(

@@ -27,12 +27,12 @@ def _runner() -> ModuleType:
     return module
 
 
-def test_given_quick_workloads_when_the_local_and_query_benchmarks_run_then_every_figure_is_a_ratio(
+def test_given_quick_workloads_when_the_local_query_and_timeseries_benchmarks_run_then_ratios(
     tmp_path: Path,
 ) -> None:
     command = [sys.executable, str(RUNNER), "--quick", "--out", str(tmp_path)]
     completed = subprocess.run(
-        [*command, "-k", "bench_local,bench_query"],
+        [*command, "-k", "bench_local,bench_query,bench_timeseries"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -44,7 +44,7 @@ def test_given_quick_workloads_when_the_local_and_query_benchmarks_run_then_ever
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["failed"] == []
     figures = results["figures"]
-    assert sorted({f["figure"].split(".")[0] for f in figures}) == ["1", "2", "7", "8"]
+    assert sorted({f["figure"].split(".")[0] for f in figures}) == ["1", "2", "7", "8", "9"]
     for figure in figures:
         assert figure["value"] > 0, figure
         assert figure["reference_value"] > 0, figure

@@ -257,6 +257,14 @@ def test_given_any_history_then_aggregates_and_devices_equal_brute_force(
         assert answer == _oracle(
             stored, start=start, end=end, width=width, descending=order == "desc"
         )
+        # AND the whole day, hourly, comes from hour rollups and equals brute force too
+        day = AggregateParams.model_validate(
+            {"device_id": device, "event_date": "2024-01-15", "interval": "1h", "limit": 1000}
+        )
+        day_start, day_end = keys.day_bounds("2024-01-15")
+        assert _answer(_all_buckets(backend, day)) == _oracle(
+            stored, start=day_start, end=day_end, width=3_600_000, descending=False
+        )
         # AND the device record is exact
         record = get_device(device, timeseries=backend.timeseries)
         assert record.readings == len(stored)

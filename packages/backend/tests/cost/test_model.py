@@ -23,6 +23,7 @@ from iot_pipeline_backend.cost import (
     prices,
 )
 from iot_pipeline_backend.cost.model import billed_send_requests, queue_message_sizes
+from iot_pipeline_backend.cost.timeseries import time_series_cost
 
 ONE_MILLION_A_MONTH = 1_000_000 / prices.SECONDS_PER_MONTH
 GB = 2**30
@@ -111,6 +112,29 @@ def test_given_the_hand_worked_month_then_dynamodb_bills_write_units_per_started
     assert usd(hand_worked, "DynamoDB", "query") == pytest.approx(0.018125)
 
 
+def test_given_the_hand_worked_month_then_rollups_cost_what_the_processor_does(
+    hand_worked: CostEstimate,
+) -> None:
+    # A request of 100 one-second readings touches 1 + 99/60 = 2.65 minutes and
+    # 1 + 99/3600 = 1.0275 hours. The processor writes those rollups (300 B: 1 WRU each) and
+    # the device record (1160 + 150 B: 2 WRU) in one transaction (billed twice):
+    # 2 x (2.65 + 1.0275 + 2) = 11.355 WRU per 100 readings -> 113,550 WRU x $0.625 / 1e6.
+    # It reads the record (1 RRU), the stored minute rollups (795 B: 1), the minutes'
+    # readings again (2.65 x 60 x 1160 B = 45.03 -> 46) and the hours' minute rollups
+    # (1.0275 x 60 x 300 B = 4.5 -> 5), all consistent: 53 RRU per 100 readings.
+    assert quantity(hand_worked, "DynamoDB", "rollup writes") == pytest.approx(113_550)
+    assert usd(hand_worked, "DynamoDB", "rollup writes") == pytest.approx(0.07096875)
+    assert quantity(hand_worked, "DynamoDB", "rollup recompute") == pytest.approx(530_000)
+    assert usd(hand_worked, "DynamoDB", "rollup recompute") == pytest.approx(0.06625)
+    ts = time_series_cost(hand_worked.assumptions)
+    # A day's hourly aggregate reads 24 hour rollups of 300 B = 7,200 B = 2 strong reads;
+    # by minute, 1,440 rollups = 432,000 B = 106.
+    assert ts.day_hourly_aggregate_read_units == 2
+    assert ts.day_by_minute_read_units == 106
+    # One reading per request: 2 x (1 + 1 + 2) = 8 WRU for the rollups alone.
+    assert ts.write_units_per_reading_one_per_request == 8
+
+
 def test_given_30_days_retention_then_storage_and_pitr_bill_what_is_held(
     hand_worked: CostEstimate,
 ) -> None:
@@ -147,6 +171,8 @@ def test_given_the_hand_worked_month_then_total_is_the_sum_and_the_cost_per_mill
         + 0.2772  # SQS
         + 3.75
         + 0.018125
+        + 0.07096875  # rollup writes (test_..._rollups_cost_what_the_processor_does)
+        + 0.06625  # rollup recompute reads
         + held_gb * 0.45  # DynamoDB
         + 0.000615  # SNS
         + 29e6 / GB * 0.50  # CloudWatch Logs

@@ -71,8 +71,8 @@ def test_given_rollups_failing_for_one_device_then_only_its_message_fails_and_is
     bad = installed.timeseries.get_device("bad")
     assert bad is not None and bad.readings == 2
     rollups = list(
-        installed.timeseries.minute_rollups(
-            device_id="bad", start=0, end=keys.now_ms(), descending=False
+        installed.timeseries.rollups(
+            device_id="bad", span=60_000, start=0, end=keys.now_ms(), descending=False
         )
     )
     assert [(r.count, r.fields["temperature"].sum) for r in rollups] == [(2, 41)]

@@ -19,6 +19,7 @@ from .conftest import Synthesized
 pytestmark = pytest.mark.cdk
 
 FUNCTIONS = ("data-ingestion-dev", "data-processor-dev", "data-query-dev")
+AGGREGATES = "aggregates-dev"
 
 
 def _placeholder(part: Any) -> str:
@@ -82,7 +83,7 @@ def test_the_dashboard_shows_queue_depth_age_and_dlq_size(dev: Synthesized) -> N
         assert ("AWS/SQS", metric, (("QueueName", f"<{logical_id}.QueueName>"),)) in metrics
 
 
-@pytest.mark.parametrize("name", ["raw-sensor-data-dev", "processed-data-dev"])
+@pytest.mark.parametrize("name", ["raw-sensor-data-dev", "processed-data-dev", AGGREGATES])
 def test_the_dashboard_shows_each_tables_throttled_requests(dev: Synthesized, name: str) -> None:
     table = dev.logical_id("AWS::DynamoDB::Table", TableName=name)
     throttles = {

@@ -105,4 +105,4 @@ def test_config_parameter_holds_the_deployed_config(qa: Synthesized) -> None:
 
 def test_retain_data_false_lets_destroy_delete_the_tables(qa: Synthesized) -> None:
     tables = [r for r in qa.resources.values() if r["Type"] == "AWS::DynamoDB::Table"]
-    assert [t["DeletionPolicy"] for t in tables] == ["Delete", "Delete"]
+    assert [t["DeletionPolicy"] for t in tables] == ["Delete", "Delete", "Delete"]

@@ -91,14 +91,14 @@ def test_processor_reads_raw_writes_processed_consumes_queue_and_alerts(
     dev: Synthesized,
 ) -> None:
     raw, processed = {"raw-sensor-data-dev"}, {"processed-data-dev"}
-    queue = {"iot-ingestion-queue-dev"}
+    queue, aggregates = {"iot-ingestion-queue-dev"}, {"aggregates-dev"}
     assert permissions(dev, dev.stack.functions.processor.role) == {
         **_logs("data-processor-dev"),
         **XRAY,
-        "dynamodb:GetItem": raw,
+        "dynamodb:GetItem": raw | aggregates,
         "dynamodb:BatchGetItem": raw,
-        "dynamodb:Query": raw,
-        "dynamodb:PutItem": processed,
+        "dynamodb:Query": raw | processed | aggregates,
+        "dynamodb:PutItem": processed | aggregates,
         "dynamodb:BatchWriteItem": processed,
         "sqs:ReceiveMessage": queue,
         "sqs:DeleteMessage": queue,
@@ -114,15 +114,17 @@ def test_processor_reads_raw_writes_processed_consumes_queue_and_alerts(
 
 
 def test_query_only_reads_both_tables_and_its_parameters(dev: Synthesized) -> None:
-    tables = {"raw-sensor-data-dev", "processed-data-dev"}
+    tables = {"raw-sensor-data-dev", "processed-data-dev", "aggregates-dev"}
+    index = {"aggregates-dev/index/by-listing"}
     assert permissions(dev, dev.stack.functions.query.role) == {
         **_logs("data-query-dev"),
         **XRAY,
-        "dynamodb:GetItem": tables,
-        "dynamodb:BatchGetItem": tables,
-        "dynamodb:Query": tables,
+        "dynamodb:GetItem": tables | index,
+        "dynamodb:BatchGetItem": tables | index,
+        "dynamodb:Query": tables | index,
         "ssm:GetParameter": {PARAM + "config", PARAM + "api-key"},
-        "kms:Decrypt": {SSM_KEYS},
+        # the SSM key for the api-key parameter, the stack's key for the aggregates table
+        "kms:Decrypt": {SSM_KEYS, "AWS::KMS::Key"},
     }
 
 
@@ -149,8 +151,10 @@ def test_api_key_writer_may_only_create_and_delete_the_api_key(dev: Synthesized)
 
 def test_api_gateway_may_invoke_each_function_only_from_its_own_method(dev: Synthesized) -> None:
     permissions_ = dev.of_type("AWS::Lambda::Permission").values()
-    assert len(permissions_) == 3  # one per route; no test-invoke wildcard permissions
+    assert len(permissions_) == 5  # one per route; no test-invoke wildcard permissions
     for permission in permissions_:
         assert permission["Principal"] == "apigateway.amazonaws.com"
         source = _name(permission["SourceArn"], dev)
-        assert source.endswith(("/POST/ingest", "/POST/process", "/GET/query"))
+        assert source.endswith(
+            ("/POST/ingest", "/POST/process", "/GET/query", "/GET/devices", "/GET/devices/*")
+        )

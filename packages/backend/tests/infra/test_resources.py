@@ -86,7 +86,7 @@ def test_tables_expire_items_by_expires_at(dev: Synthesized, name: str) -> None:
 
 def test_tables_are_retained_by_default(dev: Synthesized) -> None:
     tables = [r for r in dev.resources.values() if r["Type"] == "AWS::DynamoDB::Table"]
-    assert [t["DeletionPolicy"] for t in tables] == ["Retain", "Retain"]
+    assert [t["DeletionPolicy"] for t in tables] == ["Retain", "Retain", "Retain"]
 
 
 # --- messaging -----------------------------------------------------------------------------
@@ -289,7 +289,7 @@ def test_rest_api_is_named_with_the_suffix(dev: Synthesized) -> None:
 
 def test_every_method_requires_sigv4(dev: Synthesized) -> None:
     methods = dev.of_type("AWS::ApiGateway::Method")
-    assert len(methods) == 3
+    assert len(methods) == 5  # ingest, process, query, devices, devices/{device_id}
     assert {m["AuthorizationType"] for m in methods.values()} == {"AWS_IAM"}
 
 

@@ -39,8 +39,14 @@ CHECKS = [
 ]
 
 
-def test_given_the_openapi_document_then_it_describes_the_three_routes() -> None:
-    assert sorted(OPERATIONS) == ["GET /query", "POST /ingest", "POST /process"]
+def test_given_the_openapi_document_then_it_describes_every_route() -> None:
+    assert sorted(OPERATIONS) == [
+        "GET /devices",
+        "GET /devices/{device_id}",
+        "GET /query",
+        "POST /ingest",
+        "POST /process",
+    ]
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)

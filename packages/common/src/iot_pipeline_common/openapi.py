@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from iot_pipeline_common import limits
+from iot_pipeline_common.aggregates import AggregateResponse, Device, DevicesResponse
 from iot_pipeline_common.models import (
     BatchIngestRequest,
     BatchIngestResponse,
@@ -34,6 +35,9 @@ _MODELS: list[type[BaseModel]] = [
     ProcessResponse,
     QueryResponse[ProcessedItem],
     QueryResponse[RawItem],
+    AggregateResponse,
+    DevicesResponse,
+    Device,
     ErrorBody,
 ]
 
@@ -59,6 +63,7 @@ def _errors(*codes: int) -> dict[str, Any]:
     text = {
         400: "Validation error; `details` names each bad field",
         403: "Missing or invalid SigV4 signature",
+        404: "Unknown device",
         413: "Body larger than the limit",
         429: "Throttled",
         500: "Server fault",
@@ -185,6 +190,7 @@ def build_openapi() -> dict[str, Any]:
                             {"type": "string", "maxLength": limits.NEXT_TOKEN_MAX_LENGTH},
                             "Opaque token from the previous page",
                         ),
+                        *_aggregate_params(),
                     ],
                     "responses": {
                         "200": {
@@ -196,6 +202,7 @@ def build_openapi() -> dict[str, Any]:
                                     "anyOf": [
                                         _ref("QueryResponse_ProcessedItem_"),
                                         _ref("QueryResponse_RawItem_"),
+                                        _ref("AggregateResponse"),
                                     ]
                                 }
                             ),
@@ -204,6 +211,83 @@ def build_openapi() -> dict[str, Any]:
                     },
                 }
             },
+            **_device_paths(security, id_schema),
+        },
+    }
+
+
+def _aggregate_params() -> list[dict[str, Any]]:
+    """``GET /query`` parameters that turn it into an aggregate query."""
+    return [
+        _query_param(
+            "interval",
+            {"type": "string", "enum": list(limits.INTERVAL_MS)},
+            "Aggregate into UTC-aligned buckets of this length (needs a range; "
+            f"at most {limits.AGGREGATE_MAX_BUCKETS} buckets; processed table only)",
+        ),
+        _query_param(
+            "fields",
+            {"type": "string"},
+            "With interval: comma list of sensor names (default: every numeric field)",
+        ),
+        _query_param(
+            "stats",
+            {"type": "string"},
+            "With interval: comma list of " + ",".join(limits.AGGREGATE_STATS) + " (default all)",
+        ),
+    ]
+
+
+def _device_paths(
+    security: list[dict[str, list[str]]], id_schema: dict[str, Any]
+) -> dict[str, Any]:
+    limit_schema = {
+        "type": "integer",
+        "minimum": limits.QUERY_LIMIT_MIN,
+        "maximum": limits.QUERY_LIMIT_MAX,
+    }
+    return {
+        "/devices": {
+            "get": {
+                "operationId": "listDevices",
+                "summary": "List devices in device_id order, paginated",
+                "security": security,
+                "parameters": [
+                    _query_param(
+                        "prefix",
+                        {
+                            "type": "string",
+                            "maxLength": limits.ID_MAX_LENGTH,
+                            "pattern": r"^[A-Za-z0-9._:-]*$",
+                        },
+                        "Only devices whose id starts with this",
+                    ),
+                    _query_param("limit", limit_schema, "Page size"),
+                    _query_param(
+                        "next_token",
+                        {"type": "string", "maxLength": limits.NEXT_TOKEN_MAX_LENGTH},
+                        "Opaque token from the previous page",
+                    ),
+                ],
+                "responses": {
+                    "200": {"description": "One page", "content": _json(_ref("DevicesResponse"))},
+                    **_errors(400, 403, 429, 500),
+                },
+            }
+        },
+        "/devices/{device_id}": {
+            "get": {
+                "operationId": "getDevice",
+                "summary": "One device: first/last seen, distinct readings, latest reading",
+                "security": security,
+                "parameters": [
+                    {"name": "device_id", "in": "path", "required": True, "schema": id_schema}
+                ],
+                "responses": {
+                    "200": {"description": "The device", "content": _json(_ref("Device"))},
+                    **_errors(403, 404, 429, 500),
+                },
+            }
         },
     }
 

@@ -17,6 +17,7 @@ from iot_pipeline_backend.cost.model import (
     estimate_monthly_cost,
     one_reading_per_request,
 )
+from iot_pipeline_backend.cost.timeseries import summary_lines
 
 _DEFAULTS = Assumptions(readings_per_second=1.0)
 
@@ -274,5 +275,7 @@ def _as_table(estimate: CostEstimate, single: CostEstimate) -> str:
         f"one reading per request: ${single.cost_per_million_readings:.4f} per million readings "
         f"(${single.monthly_usd:,.2f} a month), "
         f"{single.cost_per_million_readings / estimate.cost_per_million_readings:.2f}x this",
+        "",
+        *summary_lines(a),
     ]
     return "\n".join(out)

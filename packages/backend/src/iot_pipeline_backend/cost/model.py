@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -442,6 +443,7 @@ def estimate_monthly_cost(assumptions: Assumptions) -> CostEstimate:
         line("DynamoDB", "idempotency marker writes", marker_wru, p.DYNAMODB_WRITE_REQUEST_UNIT),
         line("DynamoDB", "processed item writes", processed_wru, p.DYNAMODB_WRITE_REQUEST_UNIT),
         line("DynamoDB", "query reads", rru, p.DYNAMODB_READ_REQUEST_UNIT),
+        *_time_series_lines(a, readings, line),
         line("DynamoDB", "storage", stored_gb, p.DYNAMODB_STORAGE, "storage"),
         line("DynamoDB", "point-in-time recovery", stored_gb, p.DYNAMODB_PITR, "storage"),
         line("SNS", "alert publishes", a.alerts_per_month, p.SNS_PUBLISH, "fixed"),
@@ -462,6 +464,29 @@ def estimate_monthly_cost(assumptions: Assumptions) -> CostEstimate:
         line("Data transfer", "responses to clients", response_gb, p.DATA_TRANSFER_OUT),
     )
     return CostEstimate(assumptions=a, readings_per_month=readings, lines=lines)
+
+
+def _time_series_lines(
+    a: Assumptions, readings: float, line: Callable[[str, str, float, prices.Price], CostLine]
+) -> tuple[CostLine, ...]:
+    # Imported here: the component builds on this module's assumptions and constants.
+    from iot_pipeline_backend.cost.timeseries import time_series_cost
+
+    ts = time_series_cost(a)
+    return (
+        line(
+            "DynamoDB",
+            "rollup writes (aggregates table)",
+            readings * ts.write_units_per_reading,
+            prices.DYNAMODB_WRITE_REQUEST_UNIT,
+        ),
+        line(
+            "DynamoDB",
+            "rollup recompute reads",
+            readings * ts.read_units_per_reading,
+            prices.DYNAMODB_READ_REQUEST_UNIT,
+        ),
+    )
 
 
 def one_reading_per_request(assumptions: Assumptions) -> Assumptions:

@@ -46,6 +46,9 @@ QUERY_PARAMETERS: dict[str, bool] = {
     "limit": False,
     "order": False,
     "next_token": False,
+    "interval": False,
+    "fields": False,
+    "stats": False,
 }
 
 
@@ -110,7 +113,7 @@ class PipelineApi(Construct):
         self._gateway_responses()
         # One validator checks both: methods without a body model or required parameters
         # pass the respective check trivially.
-        validator = self.rest_api.add_request_validator(
+        self.validator = validator = self.rest_api.add_request_validator(
             "RequestValidator",
             request_validator_name=f"{names.api}-validator",
             validate_request_body=True,

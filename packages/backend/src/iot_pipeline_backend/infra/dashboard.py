@@ -119,7 +119,6 @@ class PipelineDashboard(Construct):
                             operations=list(TABLE_OPERATIONS), period=_PERIOD, label=label
                         )
                     ],
-                    width=12,
                 )
                 for label, table in tables.items()
             )

@@ -20,6 +20,7 @@ from iot_pipeline_backend.infra.functions import PipelineFunctions
 from iot_pipeline_backend.infra.messaging import Messaging
 from iot_pipeline_backend.infra.monitoring import PipelineAlarms
 from iot_pipeline_backend.infra.storage import ReadingStorage
+from iot_pipeline_backend.infra.timeseries import TimeSeriesStorage, add_device_routes
 
 #: DynamoDB actions per role of a function towards a table; nothing else is granted.
 RAW_WRITE_ACTIONS = (
@@ -62,6 +63,7 @@ class IotPipelineStack(Stack):
         self.configuration = PipelineConfiguration(
             self, "Configuration", settings=settings, key=self.key
         )
+        self.timeseries = TimeSeriesStorage(self, "TimeSeries", settings=settings, key=self.key)
         raw, processed = self.storage.raw_table, self.storage.processed_table
         queue, topic = self.messaging.queue, self.messaging.alert_topic
         environment = {
@@ -69,6 +71,7 @@ class IotPipelineStack(Stack):
             backend_settings.ENV_ENVIRONMENT: settings.environment_suffix,
             backend_settings.ENV_RAW_TABLE: raw.table_name,
             backend_settings.ENV_PROCESSED_TABLE: processed.table_name,
+            backend_settings.ENV_AGGREGATES_TABLE: self.timeseries.table.table_name,
             backend_settings.ENV_QUEUE_URL: queue.queue_url,
             backend_settings.ENV_ALERT_TOPIC_ARN: topic.topic_arn,
             backend_settings.ENV_CONFIG_PARAMETER: names.config_parameter,
@@ -93,6 +96,9 @@ class IotPipelineStack(Stack):
             query=self.functions.query.function,
             key=self.key,
         )
+        self.device_methods = add_device_routes(
+            self.api.rest_api, self.functions.query.function, validator=self.api.validator
+        )
         monitored = {
             "ingestion": self.functions.ingestion.function,
             "processor": self.functions.processor.function,
@@ -115,11 +121,12 @@ class IotPipelineStack(Stack):
             functions=monitored,
             queue=queue,
             dead_letter_queue=self.messaging.dead_letter_queue,
-            tables={"raw": raw, "processed": processed},
+            tables={"raw": raw, "processed": processed, "aggregates": self.timeseries.table},
         )
         CfnOutput(self, "ApiEndpoint", value=self.api.rest_api.url)
         CfnOutput(self, "RawSensorTableName", value=raw.table_name)
         CfnOutput(self, "ProcessedDataTableName", value=processed.table_name)
+        CfnOutput(self, "AggregatesTableName", value=self.timeseries.table.table_name)
         CfnOutput(self, "IngestionQueueUrl", value=queue.queue_url)
         CfnOutput(self, "AlertTopicArn", value=topic.topic_arn)
         self._suppress_accepted_findings()
@@ -152,6 +159,7 @@ class IotPipelineStack(Stack):
 
         query = self.functions.query.role
         allow(query, TABLE_READ_ACTIONS, raw.table_arn, processed.table_arn)
+        self.timeseries.grant(processor=processor, query=query, processed=processed)
         allow(query, ["ssm:GetParameter"], config_arn, api_key_arn)
         query.add_to_principal_policy(
             iam.PolicyStatement(

@@ -2,8 +2,9 @@
 
 One table, partition ``device_id``, sort ``sk``:
 
-* ``m#<13-digit minute start>``: a minute rollup, ``c`` readings, ``f``/``l`` first and last
-  timestamp, ``s`` a map of field → ``{c, lo, hi, s}`` (count, min, max, exact sum);
+* ``m#<13-digit minute start>`` / ``h#<13-digit hour start>``: a minute / hour rollup, ``c``
+  readings, ``f``/``l`` first and last timestamp, ``s`` a map of field → ``{c, lo, hi, s}``
+  (count, min, max, exact sum);
 * ``device``: the device record, ``version``, ``first_seen``, ``last_seen``, ``readings``,
   ``latest`` (the processed item), and ``listing = "device"``, the partition key of the
   sparse keys-only index ``by-listing`` that lists devices in ``device_id`` order.
@@ -41,7 +42,9 @@ from iot_pipeline_backend.ports import (
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-MINUTE_PREFIX: Final = "m#"
+#: The sort-key prefix of each rollup span; none collides with a reading key (digits),
+#: a marker (``id#``) or the device record.
+SPAN_PREFIXES: Final = {60_000: "m#", 3_600_000: "h#"}
 DEVICE_SK: Final = "device"
 LISTING_INDEX: Final = "by-listing"
 LISTING_ATTRIBUTE: Final = "listing"
@@ -75,9 +78,12 @@ _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 
-def minute_sk(minute: int) -> str:
-    """``m#`` + the 13-digit minute start: lexical order is time order."""
-    return f"{MINUTE_PREFIX}{minute:013d}"
+def rollup_sk(span: int, start: int) -> str:
+    """The span's prefix + the 13-digit start: lexical order is time order."""
+    return f"{SPAN_PREFIXES[span]}{start:013d}"
+
+
+_SPAN_OF_PREFIX = {prefix: span for span, prefix in SPAN_PREFIXES.items()}
 
 
 def _n(value: int | Decimal) -> dict[str, str]:
@@ -87,7 +93,7 @@ def _n(value: int | Decimal) -> dict[str, str]:
 def _rollup_item(rollup: Rollup) -> dict[str, Any]:
     item: dict[str, Any] = {
         "device_id": {"S": rollup.device_id},
-        "sk": {"S": minute_sk(rollup.start)},
+        "sk": {"S": rollup_sk(rollup.span, rollup.start)},
         "c": _n(rollup.count),
         "f": _n(rollup.first_ts),
         "l": _n(rollup.last_ts),
@@ -104,9 +110,11 @@ def _rollup_item(rollup: Rollup) -> dict[str, Any]:
 
 
 def _rollup_of(item: dict[str, Any]) -> Rollup:
+    sk = item["sk"]["S"]
     return Rollup(
         device_id=item["device_id"]["S"],
-        start=int(item["sk"]["S"][len(MINUTE_PREFIX) :]),
+        span=_SPAN_OF_PREFIX[sk[:2]],
+        start=int(sk[2:]),
         count=int(item["c"]["N"]),
         first_ts=int(item["f"]["N"]),
         last_ts=int(item["l"]["N"]),
@@ -192,8 +200,8 @@ class DynamoTimeSeriesStore:
                 return
             request["ExclusiveStartKey"] = last
 
-    def minute_rollups(
-        self, *, device_id: str, start: int, end: int, descending: bool
+    def rollups(
+        self, *, device_id: str, span: int, start: int, end: int, descending: bool
     ) -> Iterator[Rollup]:
         """Rollups in minute order, one Query page (≤ 1 MB) at a time as the caller iterates."""
         request: dict[str, Any] = {
@@ -201,8 +209,8 @@ class DynamoTimeSeriesStore:
             "KeyConditionExpression": "device_id = :d AND sk BETWEEN :lo AND :hi",
             "ExpressionAttributeValues": {
                 ":d": {"S": device_id},
-                ":lo": {"S": minute_sk(start)},
-                ":hi": {"S": minute_sk(end)},
+                ":lo": {"S": rollup_sk(span, start)},
+                ":hi": {"S": rollup_sk(span, end)},
             },
             "ScanIndexForward": not descending,
             # The processor recomputes from what is stored now, and a query sees what was

@@ -2,7 +2,7 @@
 
 Everything lives in one data directory::
 
-    <data-dir>/pipeline.db     raw, processed, queue, dlq, minute_rollups, devices
+    <data-dir>/pipeline.db     raw, processed, queue, dlq, rollups, devices
     <data-dir>/config.json     the pipeline config (optional; defaults when missing)
     <data-dir>/token.key       the next_token signing key (created on first use, 0600)
     <data-dir>/alerts.jsonl    published alerts, one JSON object per line

@@ -26,11 +26,12 @@ from iot_pipeline_backend.ports import (
 )
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS minute_rollups (
+CREATE TABLE IF NOT EXISTS rollups (
     device_id   TEXT NOT NULL,
-    minute      INTEGER NOT NULL,
+    span        INTEGER NOT NULL,
+    start       INTEGER NOT NULL,
     item        TEXT NOT NULL,
-    PRIMARY KEY (device_id, minute)
+    PRIMARY KEY (device_id, span, start)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS devices (
     device_id   TEXT NOT NULL PRIMARY KEY,
@@ -52,11 +53,12 @@ def _encode_rollup(rollup: Rollup) -> str:
     return json.dumps(doc, separators=(",", ":"))
 
 
-def _decode_rollup(device_id: str, minute: int, text: str) -> Rollup:
+def _decode_rollup(device_id: str, span: int, start: int, text: str) -> Rollup:
     doc: dict[str, Any] = json.loads(text)
     return Rollup(
         device_id=device_id,
-        start=minute,
+        span=span,
+        start=start,
         count=doc["c"],
         first_ts=doc["f"],
         last_ts=doc["l"],
@@ -94,28 +96,28 @@ def _decode_device(device_id: str, version: int, text: str) -> DeviceRecord:
 
 
 class SqliteTimeSeriesStore:
-    """Tables ``minute_rollups`` (device, minute) and ``devices`` (device)."""
+    """Tables ``rollups`` (device, span, start) and ``devices`` (device)."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
         with db.reading() as conn:
             conn.executescript(SCHEMA)
 
-    def minute_rollups(
-        self, *, device_id: str, start: int, end: int, descending: bool
+    def rollups(
+        self, *, device_id: str, span: int, start: int, end: int, descending: bool
     ) -> Iterator[Rollup]:
-        """Rollups in minute order, fetched a chunk at a time as the caller iterates."""
-        direction, bound = ("DESC", "minute < ?") if descending else ("ASC", "minute > ?")
+        """Rollups in time order, fetched a chunk at a time as the caller iterates."""
+        direction, bound = ("DESC", "start < ?") if descending else ("ASC", "start > ?")
         sql = (
-            "SELECT minute, item FROM minute_rollups WHERE device_id = ? AND minute >= ? "  # noqa: S608
-            f"AND minute <= ? AND {bound} ORDER BY minute {direction} LIMIT ?"
+            "SELECT start, item FROM rollups WHERE device_id = ? AND span = ? "  # noqa: S608
+            f"AND start >= ? AND start <= ? AND {bound} ORDER BY start {direction} LIMIT ?"
         )
         cursor = end + 1 if descending else start - 1
         while True:
             with self._db.reading() as conn:
-                rows = conn.execute(sql, (device_id, start, end, cursor, _CHUNK)).fetchall()
-            for minute, item in rows:
-                yield _decode_rollup(device_id, minute, item)
+                rows = conn.execute(sql, (device_id, span, start, end, cursor, _CHUNK)).fetchall()
+            for first, item in rows:
+                yield _decode_rollup(device_id, span, first, item)
             if len(rows) < _CHUNK:
                 return
             cursor = rows[-1][0]
@@ -167,8 +169,8 @@ class SqliteTimeSeriesStore:
             if (None if row is None else row[0]) != expected_version:
                 raise RollupConflictError(device.device_id)
             conn.executemany(
-                "INSERT OR REPLACE INTO minute_rollups (device_id, minute, item) VALUES (?, ?, ?)",
-                [(r.device_id, r.start, _encode_rollup(r)) for r in rollups],
+                "INSERT OR REPLACE INTO rollups (device_id, span, start, item) VALUES (?, ?, ?, ?)",
+                [(r.device_id, r.span, r.start, _encode_rollup(r)) for r in rollups],
             )
             conn.execute(
                 "INSERT OR REPLACE INTO devices (device_id, version, item) VALUES (?, ?, ?)",

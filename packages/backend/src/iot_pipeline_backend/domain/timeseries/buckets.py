@@ -1,8 +1,10 @@
 """Aggregates: a device's processed readings in UTC-aligned buckets, a page of buckets at a time.
 
-Whole minutes inside the range come from the stored minute rollups (a day is at most 1,440
-small items, whatever the reading rate); a range edge that cuts a minute is computed from
-that minute's readings (at most two minutes per query), so any ``start``/``end`` is exact.
+Whole hours inside the range come from the stored hour rollups when the interval is a whole
+number of hours (a day is 24 small items, whatever the reading rate), whole minutes from the
+minute rollups (at most 1,440 a day for ``1m``…``15m``, and at the edges of an hourly range),
+and a range edge that cuts a minute from that minute's readings (at most two minutes per
+query), so any ``start``/``end`` is exact.
 A bucket's ``start``/``end`` are its aligned bounds; at the range's edges it holds only the
 readings inside the range. ``next_token`` names the last bucket returned.
 """
@@ -16,7 +18,7 @@ from iot_pipeline_common import limits
 from iot_pipeline_common.aggregates import AggregateParams, AggregateResponse, Bucket
 
 from iot_pipeline_backend.domain.query import decode_next_token, encode_next_token
-from iot_pipeline_backend.domain.timeseries.rollups import MINUTE_MS, minute_of
+from iot_pipeline_backend.domain.timeseries.rollups import HOUR_MS, MINUTE_MS, minute_of
 from iot_pipeline_backend.domain.timeseries.stats import field_aggregate, merge_fields, rollup_of
 from iot_pipeline_backend.errors import InvalidNextTokenError
 from iot_pipeline_backend.ports import (
@@ -27,6 +29,8 @@ from iot_pipeline_backend.ports import (
 )
 
 _VERSION = 1
+#: Stored rollup spans, coarsest first; a bucket uses those that divide its width.
+ROLLUP_SPANS = (HOUR_MS, MINUTE_MS)
 
 
 def _identity(params: AggregateParams, start: int, end: int) -> dict[str, Any]:
@@ -63,7 +67,7 @@ def aggregate_readings(
     buckets: list[Bucket] = []
     current: tuple[int, int, dict[str, FieldStats]] | None = None
     more = False
-    for rollup in _rollups(params.device_id, lo, hi, descending, timeseries):
+    for rollup in _rollups(params.device_id, lo, hi, descending, timeseries, width):
         bucket_start = rollup.start - rollup.start % width
         if current is not None and current[0] != bucket_start:
             buckets.append(_bucket(params, current, width))
@@ -112,28 +116,43 @@ def _rollups(
     hi: int,
     descending: bool,
     timeseries: TimeSeriesStore,
+    width: int,
 ) -> Iterator[Rollup]:
-    """Rollups covering exactly ``[lo, hi]`` in order: partial edge minutes from readings."""
+    """Rollups covering exactly ``[lo, hi]`` in order, the coarsest that fit a bucket."""
+    spans = [span for span in ROLLUP_SPANS if width % span == 0]
+    return _cover(device_id, lo, hi, spans, descending, timeseries)
+
+
+def _cover(
+    device_id: str,
+    lo: int,
+    hi: int,
+    spans: list[int],
+    descending: bool,
+    timeseries: TimeSeriesStore,
+) -> Iterator[Rollup]:
+    """Whole units of ``spans[0]`` from the store, the edges with the finer spans, and at
+    the finest level, partial minutes straight from the readings."""
     if lo > hi:
         return
-    first_whole = lo if lo % MINUTE_MS == 0 else minute_of(lo) + MINUTE_MS
-    last_whole = minute_of(hi + 1) - MINUTE_MS  # the last minute ending at or before hi
-    if first_whole > last_whole:
-        # No whole minute inside: at most two partial minutes, straight from the readings.
-        parts = [p for p in _partials(device_id, lo, hi, timeseries)]
+    if not spans:
+        parts = list(_partials(device_id, lo, hi, timeseries))
         yield from reversed(parts) if descending else parts
         return
-    head = _edge(device_id, lo, first_whole - 1, timeseries)
-    tail = _edge(device_id, last_whole + MINUTE_MS, hi, timeseries)
-    whole = timeseries.minute_rollups(
-        device_id=device_id, start=first_whole, end=last_whole, descending=descending
-    )
+    span, finer = spans[0], spans[1:]
+    first_whole = -(-lo // span) * span
+    last_whole = (hi + 1) // span * span - span  # the last unit ending at or before hi
+    if first_whole > last_whole:
+        yield from _cover(device_id, lo, hi, finer, descending, timeseries)
+        return
+    head = (lo, first_whole - 1)
+    tail = (last_whole + span, hi)
     first, last = (tail, head) if descending else (head, tail)
-    if first is not None:
-        yield first
-    yield from whole
-    if last is not None:
-        yield last
+    yield from _cover(device_id, *first, finer, descending, timeseries)
+    yield from timeseries.rollups(
+        device_id=device_id, span=span, start=first_whole, end=last_whole, descending=descending
+    )
+    yield from _cover(device_id, *last, finer, descending, timeseries)
 
 
 def _partials(device_id: str, lo: int, hi: int, timeseries: TimeSeriesStore) -> Iterator[Rollup]:

@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from iot_pipeline_common import keys
 from iot_pipeline_common.models import ProcessedItem
 
-from iot_pipeline_backend.domain.timeseries.stats import rollup_of
+from iot_pipeline_backend.domain.timeseries.stats import merge_rollups, rollup_of
 from iot_pipeline_backend.errors import RollupConflictError, StoreUnavailableError
 from iot_pipeline_backend.ports import (
     DeviceRecord,
@@ -33,8 +33,10 @@ from iot_pipeline_backend.ports import (
 )
 
 MINUTE_MS = 60_000
-#: Minutes saved together: with the device record, one DynamoDB transaction (≤ 100 items).
-MINUTES_PER_SAVE = 90
+HOUR_MS = 3_600_000
+#: Minutes saved together: with their hours and the device record, one DynamoDB transaction
+#: (at most 49 + 49 + 1 of its 100 items).
+MINUTES_PER_SAVE = 49
 #: Attempts when other writers keep changing the device; then the batch item fails and
 #: its redelivery tries again.
 MAX_ATTEMPTS = 8
@@ -79,8 +81,12 @@ def _maintain_minutes(
         device = timeseries.get_device(device_id)
         stored = {
             rollup.start: rollup.count
-            for rollup in timeseries.minute_rollups(
-                device_id=device_id, start=minutes[0], end=minutes[-1], descending=False
+            for rollup in timeseries.rollups(
+                device_id=device_id,
+                span=MINUTE_MS,
+                start=minutes[0],
+                end=minutes[-1],
+                descending=False,
             )
         }
         fresh = _recompute(device_id, minutes, timeseries)
@@ -91,7 +97,7 @@ def _maintain_minutes(
             return 0
         try:
             timeseries.save_rollups(
-                rollups=changed,
+                rollups=changed + _hours(device_id, changed, timeseries),
                 device=updated,
                 expected_version=None if device is None else device.version,
             )
@@ -99,6 +105,33 @@ def _maintain_minutes(
             continue
         return len(changed)
     raise StoreUnavailableError("a device's rollups kept changing under other writers")
+
+
+def _hours(device_id: str, changed: list[Rollup], timeseries: TimeSeriesStore) -> list[Rollup]:
+    """The hour rollups of the hours ``changed`` minutes fall in: the hour's stored minute
+    rollups, with the changed ones in their place, merged (read under the same version)."""
+    hours: list[Rollup] = []
+    for hour in sorted({hour_of(r.start) for r in changed}):
+        minutes = {
+            r.start: r
+            for r in timeseries.rollups(
+                device_id=device_id,
+                span=MINUTE_MS,
+                start=hour,
+                end=hour + HOUR_MS - MINUTE_MS,
+                descending=False,
+            )
+        }
+        minutes.update({r.start: r for r in changed if hour_of(r.start) == hour})
+        merged = merge_rollups(device_id, HOUR_MS, hour, minutes.values())
+        if merged is not None:
+            hours.append(merged)
+    return hours
+
+
+def hour_of(timestamp: int) -> int:
+    """The start (epoch ms) of the UTC hour holding ``timestamp``."""
+    return timestamp - timestamp % HOUR_MS
 
 
 def _recompute(device_id: str, minutes: list[int], timeseries: TimeSeriesStore) -> list[Rollup]:

@@ -79,6 +79,23 @@ def rollup_of(device_id: str, start: int, items: Iterable[ReadingValues]) -> Rol
     )
 
 
+def merge_rollups(device_id: str, span: int, start: int, parts: Iterable[Rollup]) -> Rollup | None:
+    """One rollup of ``span`` from disjoint smaller ones (``None`` when there are none)."""
+    count, first_ts, last_ts = 0, 0, 0
+    fields: dict[str, FieldStats] = {}
+    expiries: list[int | None] = []
+    for part in parts:
+        first_ts = part.first_ts if count == 0 else min(first_ts, part.first_ts)
+        last_ts = part.last_ts if count == 0 else max(last_ts, part.last_ts)
+        count += part.count
+        expiries.append(part.expires_at)
+        merge_fields(fields, part.fields)
+    if count == 0:
+        return None
+    expires_at = None if None in expiries else max(e for e in expiries if e is not None)
+    return Rollup(device_id, start, count, first_ts, last_ts, fields, expires_at, span)
+
+
 def plain_number(value: Decimal) -> int | float:
     """An integral decimal as an int (``60`` stays ``60``), any other as the nearest float."""
     return int(value) if value == value.to_integral_value() else float(value)
