@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -113,3 +114,34 @@ def test_given_bad_parameters_then_validation_error_before_sending(client: Clien
         client.aggregate("ts-1", interval="1h")
     with pytest.raises(ValidationError, match="device_id"):
         client.get_device("../query")
+
+
+def test_given_the_readme_example_when_run_then_it_prints_hourly_averages(
+    pipeline: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN the README's "hourly averages of a device" block, pointed at this pipeline
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    block = readme.split("Hourly averages of a device", 1)[1].split("```python\n", 1)[1]
+    code = block.split("```", 1)[0].replace("http://127.0.0.1:8000/prod", pipeline.endpoint)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(pipeline.credentials_file))
+    monkeypatch.setenv("AWS_PROFILE", pipeline.profile)
+    with Client(**_options(pipeline)) as client:
+        client.ingest_batch(
+            {
+                "device_id": "device-123",
+                "timestamp": DAY_START_MS + i * 600_000,
+                "reading_id": f"readme-{i}",
+                "sensor_data": {"temperature": 20 + i},
+            }
+            for i in range(12)
+        )
+    assert pipeline.wait_idle(60)
+    # WHEN it runs as written
+    exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - the documented example
+    # THEN it prints one line per hour and the device's total
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        f"{DAY_START_MS} 6 22.5 20 25",
+        f"{DAY_START_MS + HOUR_MS} 6 28.5 26 31",
+        "12 readings in all",
+    ]

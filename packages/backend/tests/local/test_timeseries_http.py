@@ -129,3 +129,10 @@ def test_given_an_unknown_device_then_404_not_found(http: SignedHttp) -> None:
 
     assert response.status_code == 404
     assert response.json()["error"] == "not_found"
+
+
+def test_given_an_id_no_reading_could_carry_then_404_not_found(http: SignedHttp) -> None:
+    response = http.request("GET", "/devices/" + "x" * 300)
+
+    assert response.status_code == 404
+    assert response.json()["details"][0]["field"] == "device_id"

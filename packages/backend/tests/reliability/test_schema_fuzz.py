@@ -84,5 +84,7 @@ def test_given_generated_requests_then_never_5xx_and_refusals_are_clear_and_stor
     # The signature held for generated requests: they reached the handlers, not a 403.
     assert statuses[403] == 0, statuses
     if mode == GenerationMode.POSITIVE:
-        # Some valid requests went all the way through (not only validation errors).
-        assert sum(n for status, n in statuses.items() if status < 300) > 0, statuses
+        # Some valid requests went all the way through (not only validation errors); for one
+        # device by a generated id, through is the handler's 404 for an unknown device.
+        through = {404} if operation == "GET /devices/{device_id}" else set()
+        assert sum(n for s, n in statuses.items() if s < 300 or s in through) > 0, statuses

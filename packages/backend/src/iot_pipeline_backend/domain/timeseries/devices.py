@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from iot_pipeline_common import limits
 from iot_pipeline_common.aggregates import Device, DevicesParams, DevicesResponse
 
 from iot_pipeline_backend.domain.query import decode_next_token, encode_next_token
@@ -26,7 +27,9 @@ def device_of(record: DeviceRecord) -> Device:
 
 def get_device(device_id: str, *, timeseries: TimeSeriesStore) -> Device:
     """One device, or :class:`DeviceNotFoundError` when none of its readings was processed."""
-    record = timeseries.get_device(device_id)
+    # An id no reading could carry names no device (and never reaches a store).
+    well_formed = len(device_id) <= limits.ID_MAX_LENGTH and limits.ID_REGEX.fullmatch(device_id)
+    record = timeseries.get_device(device_id) if well_formed else None
     if record is None:
         raise DeviceNotFoundError(device_id)
     return device_of(record)
