@@ -6,7 +6,8 @@
 2. ``iot-sim run`` drives it with simulated devices (faults and duplicates included);
 3. ``iot-sim verify`` proves every acknowledged reading is stored once, raw and processed;
 4. the SDK queries one device's processed readings back;
-5. the pipeline is stopped cleanly (SIGTERM).
+5. the pipeline is stopped cleanly (SIGTERM); with ``--keep-running`` it stays up (open the
+   dashboard URL printed at the start) until Ctrl-C.
 
 Exit status 0 only when nothing acknowledged was lost.
 """
@@ -21,12 +22,25 @@ import sys
 import tempfile
 from pathlib import Path
 
-from iot_pipeline_backend.local.testing import running_pipeline_process
+from iot_pipeline_backend.local.testing import PipelineProcess, running_pipeline_process
 from iot_pipeline_sdk import Client
 
 
 def _step(text: str) -> None:
     print(f"\n\033[1m==> {text}\033[0m" if sys.stdout.isatty() else f"\n==> {text}", flush=True)
+
+
+def _until_interrupted(pipeline: PipelineProcess) -> int:
+    """Wait for Ctrl-C, then for the pipeline's graceful stop; its exit code."""
+    try:
+        return pipeline.process.wait()
+    except KeyboardInterrupt:
+        _step("Stopping the pipeline (in-flight work finishes)")
+    try:
+        # Ctrl-C reached the pipeline too (same process group): let it finish its stop.
+        return pipeline.process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        return pipeline.terminate()
 
 
 #: How to keep the data dir and reports: ``dev.py`` passes what follows ``--`` to this script.
@@ -53,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help=f"keep the pipeline's data and the reports here (default: temp); {KEEP_DATA_HINT}",
     )
+    parser.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="keep the pipeline and its dashboard up after the checks, until Ctrl-C",
+    )
     return parser
 
 
@@ -69,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         ) as pipeline:
             print(f"endpoint {pipeline.endpoint}  region {pipeline.region}")
             print(f"profile  {pipeline.profile} in {pipeline.credentials_file}")
+            print(f"dashboard {pipeline.dashboard_url}  (open it to watch the devices)")
             env = {
                 **os.environ,
                 "AWS_SHARED_CREDENTIALS_FILE": str(pipeline.credentials_file),
@@ -117,8 +137,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{device}: {raw.count} raw readings; latest processed:")
                 for item in page.items:
                     print("  " + item.model_dump_json(exclude_none=True))
-            _step("Stopping the pipeline (SIGTERM, in-flight work finishes)")
-            code = pipeline.terminate()
+            if args.keep_running:
+                _step(f"The pipeline keeps running: {pipeline.dashboard_url}  (Ctrl-C stops it)")
+                code = _until_interrupted(pipeline)
+            else:
+                _step("Stopping the pipeline (SIGTERM, in-flight work finishes)")
+                code = pipeline.terminate()
             print(f"pipeline exited with {code}")
         print(
             f"\nHTML report: {html}"

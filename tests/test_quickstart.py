@@ -40,6 +40,7 @@ def test_given_fresh_data_dir_when_demo_runs_then_verify_passes_and_query_return
     assert "DEMO PASSED" in out
     assert '"status":"processed"' in out or '"status":"anomaly"' in out
     assert "pipeline exited with 0" in out
+    assert re.search(r"dashboard http://127\.0\.0\.1:\d+/dashboard\?token=[\w-]{40,}", out)
     assert (tmp_path / "data" / "run.html").read_text().lstrip().startswith("<!")
 
 

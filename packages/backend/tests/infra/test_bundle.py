@@ -54,6 +54,7 @@ def test_code_asset_leaves_out_infra_local_and_caches(dev: Synthesized) -> None:
     code = _function_asset(dev)
     assert not (code / "iot_pipeline_backend" / "infra").exists()
     assert not (code / "iot_pipeline_backend" / "local").exists()
+    assert not (code / "iot_pipeline_backend" / "dashboard").exists()
     assert not list(code.rglob("__pycache__"))
     assert not list(code.rglob("*.pyc"))
 

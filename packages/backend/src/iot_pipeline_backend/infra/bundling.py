@@ -1,7 +1,7 @@
 """Build the Lambda code folder and the dependencies layer at synth time, without Docker.
 
 * code: the ``iot_pipeline_backend`` and ``iot_pipeline_common`` sources, without the parts
-  that never run in Lambda (``infra/``, ``local/``, tests, caches);
+  that never run in Lambda (``infra/``, ``local/``, ``dashboard/``, tests, caches);
 * layer: the third-party runtime dependencies, installed as aarch64 wheels for the Lambda
   Python version (``pip``/``uv pip`` with ``--platform ... --only-binary=:all:``), pinned to
   the versions of the environment that synthesizes, so the layer runs what the tests ran.
@@ -51,7 +51,7 @@ LAYER_DISTRIBUTIONS: Final = (
 )
 
 #: Sub-packages of ``iot_pipeline_backend`` that never run in Lambda.
-_EXCLUDED_PACKAGES: Final = frozenset({"infra", "local"})
+_EXCLUDED_PACKAGES: Final = frozenset({"infra", "local", "dashboard"})
 _EXCLUDED_PARTS: Final = frozenset({"__pycache__", "tests"})
 
 #: ``<package root>/.build`` for a source checkout (``packages/backend/.build``).

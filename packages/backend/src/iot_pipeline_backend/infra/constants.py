@@ -136,6 +136,10 @@ class ResourceNames:
         return f"alias/iot-pipeline-{self.suffix}"
 
     @property
+    def dashboard(self) -> str:
+        return f"iot-pipeline-{self.suffix}"
+
+    @property
     def access_log_group(self) -> str:
         return f"/aws/apigateway/iot-api-{self.suffix}/access"
 

@@ -22,7 +22,7 @@ from iot_pipeline_backend.infra.deployment import DeploymentSettings
 _PERIOD = Duration.minutes(constants.ALARM_PERIOD_MINUTES)
 
 #: Every operation the functions run on a table; throttles are counted per operation.
-_TABLE_OPERATIONS = (
+TABLE_OPERATIONS = (
     dynamodb.Operation.GET_ITEM,
     dynamodb.Operation.BATCH_GET_ITEM,
     dynamodb.Operation.PUT_ITEM,
@@ -98,7 +98,7 @@ class PipelineAlarms(Construct):
                 f"{label.title()}TableThrottles",
                 alarm_name=names.alarm(f"{label}-table-throttles"),
                 metric=table.metric_throttled_requests_for_operations(
-                    operations=list(_TABLE_OPERATIONS), period=_PERIOD
+                    operations=list(TABLE_OPERATIONS), period=_PERIOD
                 ),
                 threshold=constants.DYNAMODB_THROTTLES_THRESHOLD,
                 description=(

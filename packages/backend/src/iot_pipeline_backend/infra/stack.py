@@ -13,6 +13,7 @@ from iot_pipeline_backend import settings as backend_settings
 from iot_pipeline_backend.infra.api import PipelineApi
 from iot_pipeline_backend.infra.bundling import Bundle
 from iot_pipeline_backend.infra.configuration import PipelineConfiguration, parameter_arn
+from iot_pipeline_backend.infra.dashboard import PipelineDashboard
 from iot_pipeline_backend.infra.deployment import DeploymentSettings
 from iot_pipeline_backend.infra.encryption import PipelineKey
 from iot_pipeline_backend.infra.functions import PipelineFunctions
@@ -100,15 +101,16 @@ class IotPipelineStack(Stack):
             key=self.key,
         )
         self.device_methods = add_device_routes(self.api, self.functions.query.function)
+        monitored = {
+            "ingestion": self.functions.ingestion.function,
+            "processor": self.functions.processor.function,
+            "query": self.functions.query.function,
+        }
         self.alarms = PipelineAlarms(
             self,
             "Monitoring",
             settings=settings,
-            functions={
-                "ingestion": self.functions.ingestion.function,
-                "processor": self.functions.processor.function,
-                "query": self.functions.query.function,
-            },
+            functions=monitored,
             tables={"raw": raw, "processed": processed},
             dead_letter_queue=self.messaging.dead_letter_queue,
             topic=topic,
@@ -131,6 +133,16 @@ class IotPipelineStack(Stack):
         )
         CfnOutput(self, "DevicePolicyName", value=self.iot.device_policy.ref)
         CfnOutput(self, "ReadingsRuleName", value=self.iot.rule_name)
+        self.dashboard = PipelineDashboard(
+            self,
+            "Dashboard",
+            settings=settings,
+            stage=self.api.rest_api.deployment_stage,
+            functions={**monitored, "mqtt ingestion": self.iot.ingestion.function},
+            queue=queue,
+            dead_letter_queue=self.messaging.dead_letter_queue,
+            tables={"raw": raw, "processed": processed, "aggregates": self.timeseries.table},
+        )
         CfnOutput(self, "ApiEndpoint", value=self.api.rest_api.url)
         CfnOutput(self, "RawSensorTableName", value=raw.table_name)
         CfnOutput(self, "ProcessedDataTableName", value=processed.table_name)

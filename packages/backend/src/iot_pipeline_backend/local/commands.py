@@ -59,6 +59,7 @@ def banner(pipeline: LocalPipeline) -> str:
                 if pipeline.mqtt is not None
                 else []
             ),
+            f"  dashboard    {pipeline.dashboard_url}",
             "",
             "Sign requests with any SigV4 client (the SDK, iot-sim, botocore, awscurl, "
             f'curl --aws-sigv4 "aws:amz:{pipeline.region}:execute-api"):',
@@ -210,17 +211,29 @@ def local(
     default=None,
     help="Keep the pipeline's data here (default: a temporary directory, removed after).",
 )
-def demo(devices: int, duration: float, data_dir: Path | None) -> None:
+@click.option(
+    "--keep-running",
+    is_flag=True,
+    help="After the summary, keep the pipeline (and its dashboard) up until Ctrl-C.",
+)
+def demo(devices: int, duration: float, data_dir: Path | None, keep_running: bool) -> None:
     """Start the local pipeline, drive it with simulated devices, query the results back.
 
-    Prints what was sent, acknowledged, processed and flagged as anomalies, plus a sample
-    processed reading. Exits 0 only if every acknowledged reading was processed.
+    Prints the dashboard URL (open it to watch the devices), then what was sent,
+    acknowledged, processed and flagged as anomalies, plus a sample processed reading.
+    Exits 0 only if every acknowledged reading was processed.
     """
     from iot_pipeline_backend.local.demo import DemoError, run_demo
 
     configure_logging("warning")
     try:
-        ok = run_demo(devices=devices, duration=duration, data_dir=data_dir, echo=click.echo)
+        ok = run_demo(
+            devices=devices,
+            duration=duration,
+            data_dir=data_dir,
+            echo=click.echo,
+            keep_running=keep_running,
+        )
     except (ConfigError, SettingsError) as exc:
         raise StartupError(str(exc)) from None
     except DemoError as exc:

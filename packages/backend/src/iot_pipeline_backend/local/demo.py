@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import random
+import signal
 import tempfile
 import threading
 import time
@@ -142,18 +143,44 @@ def _data_dir(path: Path | None) -> Iterator[Path]:
         yield Path(tmp)
 
 
+def until_interrupted() -> None:
+    """Block until Ctrl-C or SIGTERM, then return (so the pipeline stops gracefully)."""
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_demo(
     *,
     devices: int,
     duration: float,
     data_dir: Path | None = None,
     echo: Callable[[str], None] = print,
+    keep_running: bool = False,
+    wait_for_stop: Callable[[RunningPipeline], None] = lambda _: until_interrupted(),
 ) -> bool:
-    """Run the demo; True when every acknowledged reading was processed."""
+    """Run the demo; True when every acknowledged reading was processed.
+
+    With ``keep_running`` the pipeline stays up after the summary (its dashboard still
+    answering) until ``wait_for_stop`` returns, by default at Ctrl-C.
+    """
     with _data_dir(data_dir) as directory, running_pipeline(data_dir=directory) as pipeline:
         echo(f"local pipeline at {pipeline.endpoint} (data in {pipeline.data_dir})")
+        echo(f"dashboard: {pipeline.dashboard_url}")
         echo(f"{devices} simulated devices sending for {duration:g} s ...")
-        return _drive_and_report(pipeline, devices=devices, duration=duration, echo=echo)
+        ok = _drive_and_report(pipeline, devices=devices, duration=duration, echo=echo)
+        if keep_running:
+            echo("")
+            echo(f"the pipeline keeps running; dashboard: {pipeline.dashboard_url}")
+            echo("Ctrl-C stops it.")
+            wait_for_stop(pipeline)
+        return ok
 
 
 def _client(pipeline: RunningPipeline) -> SignedClient:

@@ -41,6 +41,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 #: A Lambda handler: ``(event, context) -> proxy response``.
 LambdaHandler = Callable[[dict[str, Any], Any], Any]
+#: An ASGI app mounted beside the stage (the dashboard).
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _access_log = logging.getLogger(f"{LOGGER_NAME}.access")
 _log = logging.getLogger(f"{LOGGER_NAME}.gateway")
@@ -83,7 +85,10 @@ class _BodyTooLargeError(Exception):
 
 
 class Gateway:
-    """An ASGI app serving ``routes`` under ``/{stage}`` with AWS_IAM on every method."""
+    """An ASGI app serving ``routes`` under ``/{stage}`` with AWS_IAM on every method.
+
+    ``mounts`` maps path prefixes outside the stage to apps that answer them on their own.
+    """
 
     def __init__(
         self,
@@ -96,8 +101,10 @@ class Gateway:
         max_workers: int = 8,
         function_timeout: float = 30.0,
         health: HealthProbe | None = None,
+        mounts: Mapping[str, ASGIApp] | None = None,
     ) -> None:
         self._health = health
+        self._mounts = dict(mounts or {})
         self._routes = {(r.method.upper(), r.resource): r for r in routes}
         self._verifier = verifier
         self._region = region
@@ -119,6 +126,10 @@ class Gateway:
             await _lifespan(receive, send)
             return
         if scope["type"] != "http":
+            return
+        mounted = next((app for p, app in self._mounts.items() if _under(scope["path"], p)), None)
+        if mounted is not None:
+            await mounted(scope, receive, send)
             return
         started = time.perf_counter()
         request_id = _new_request_id()
@@ -287,6 +298,10 @@ class Gateway:
             if not message.get("more_body", False):
                 break
         return b"".join(chunks)
+
+
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
 
 
 def _new_request_id() -> str:

@@ -25,6 +25,12 @@ from iot_pipeline_common import limits
 from iot_pipeline_backend import settings
 from iot_pipeline_backend.adapters import Adapters
 from iot_pipeline_backend.adapters.local import CONFIG_FILE, JsonFileConfigSource, LocalAdapters
+from iot_pipeline_backend.dashboard import (
+    DASHBOARD_PATH,
+    Dashboard,
+    dashboard_url,
+    load_or_create_dashboard_token,
+)
 from iot_pipeline_backend.errors import ConfigError, SettingsError
 from iot_pipeline_backend.handlers.runtime import use_adapters
 from iot_pipeline_backend.local.auth import SigV4Verifier
@@ -174,6 +180,8 @@ class LocalPipeline:
         validate_config(self.data_dir)
         self._adapters: Adapters | None = None
         self._polled: PollableQueue | None = None
+        self.dashboard_token = load_or_create_dashboard_token(self.data_dir)
+        self._dashboard: Dashboard | None = None
         self._previous_adapters: Adapters | None = None
         self._previous_environment: dict[str, str | None] | None = None
         self._poller: QueuePoller | None = None
@@ -187,6 +195,11 @@ class LocalPipeline:
         """The stage URL, e.g. ``http://127.0.0.1:8000/prod``."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}/{limits.STAGE}"
+
+    @property
+    def dashboard_url(self) -> str:
+        """The dashboard's URL with its token (open it once; a cookie keeps the token)."""
+        return dashboard_url(endpoint=self.endpoint, token=self.dashboard_token)
 
     @property
     def endpoint_file(self) -> Path:
@@ -245,8 +258,16 @@ class LocalPipeline:
         routes = (
             list(self._routes) if self._routes is not None else lambda_routes(lock=invocation_lock)
         )
+        # The dashboard reads the local stores' figures (row counts, queue and DLQ depth); in
+        # front of AWS resources the stack's CloudWatch dashboard shows them instead.
+        if isinstance(self._adapters, LocalAdapters):
+            self._dashboard = Dashboard(adapters=self._adapters, token=self.dashboard_token)
         self._gateway = Gateway(
-            routes=routes, verifier=verifier, region=self.region, health=self.health
+            routes=routes,
+            verifier=verifier,
+            region=self.region,
+            health=self.health,
+            mounts={} if self._dashboard is None else {DASHBOARD_PATH: self._dashboard},
         )
         if self._poll_queue:
             self._start_poller(routes)
@@ -346,6 +367,9 @@ class LocalPipeline:
         if self.mqtt is not None:
             self.mqtt.stop(timeout=timeout)
             self.mqtt = None
+        if self._dashboard is not None:
+            self._dashboard.close()
+            self._dashboard = None
         if self._poller is not None:
             self._poller.stop(timeout=timeout)
             self._poller = None

@@ -6,7 +6,8 @@
   process, for tests that must kill it (``SIGKILL``) or signal it (``SIGTERM``).
 
 Both yield an object with ``endpoint`` (``http://127.0.0.1:<port>/prod``), ``region``,
-``access_key``, ``secret_key``, ``credentials_file``, ``profile`` and ``data_dir``.
+``access_key``, ``secret_key``, ``credentials_file``, ``profile``, ``data_dir`` and
+``dashboard_url`` (``http://127.0.0.1:<port>/dashboard?token=…``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from iot_pipeline_backend.dashboard import dashboard_url, load_or_create_dashboard_token
 from iot_pipeline_backend.local.credentials import PROFILE, load_or_create_credentials
 from iot_pipeline_backend.local.datadir import lock_owner
 from iot_pipeline_backend.local.runtime import DEFAULT_REGION, ENDPOINT_FILE, LocalPipeline
@@ -37,6 +39,7 @@ class RunningPipeline:
     credentials_file: Path
     profile: str
     data_dir: Path
+    dashboard_url: str = field(repr=False)
     _pipeline: LocalPipeline = field(repr=False)
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
@@ -66,6 +69,7 @@ def running_pipeline(*, data_dir: Path, region: str = DEFAULT_REGION) -> Iterato
             credentials_file=pipeline.credentials.path,
             profile=pipeline.credentials.profile,
             data_dir=pipeline.data_dir,
+            dashboard_url=pipeline.dashboard_url,
             _pipeline=pipeline,
         )
     finally:
@@ -84,6 +88,13 @@ class PipelineProcess:
     profile: str
     data_dir: Path
     process: subprocess.Popen[bytes] = field(repr=False)
+
+    @property
+    def dashboard_url(self) -> str:
+        """The dashboard's URL with its token, as the child's banner prints it."""
+        return dashboard_url(
+            endpoint=self.endpoint, token=load_or_create_dashboard_token(self.data_dir)
+        )
 
     def kill(self) -> None:
         """``SIGKILL``: no cleanup at all, as in a power cut or an OOM kill."""

@@ -20,6 +20,8 @@ from iot_pipeline_backend.errors import ConfigError, StoreUnavailableError
 from iot_pipeline_backend.ports import Alert
 
 TOKEN_KEY_BYTES = 32
+#: How much of alerts.jsonl recent_alerts() reads first (grown until enough lines are read).
+RECENT_ALERTS_WINDOW_BYTES = 64 * 1024
 
 _log = logging.getLogger(__name__)
 
@@ -147,25 +149,31 @@ class FileTokenKey:
         return key
 
     def _create(self) -> bytes:
-        # Written in full to a private temporary file, then linked into place: a crash leaves
-        # no token.key or a complete one, never an empty one that would fail every query
-        # after a restart. link(), unlike rename(), fails when another process got there
-        # first, so two processes never disagree on the key.
-        key = secrets.token_bytes(TOKEN_KEY_BYTES)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        return create_private_file(self.path, secrets.token_bytes(TOKEN_KEY_BYTES))
+
+
+def create_private_file(path: Path, data: bytes) -> bytes:
+    """Create ``path`` (mode 0600) holding ``data``, unless it exists; return what it holds.
+
+    Written in full to a private temporary file, then linked into place: a crash leaves no
+    file or a complete one, never an empty one that would fail every use after a restart.
+    link(), unlike rename(), fails when another process got there first, so two processes
+    never disagree on the contents.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
         try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(key)
-                out.flush()
-                os.fsync(out.fileno())
-            try:
-                os.link(tmp, self.path)
-            except FileExistsError:
-                return self.path.read_bytes()
-            return key
-        finally:
-            tmp.unlink(missing_ok=True)
+            os.link(tmp, path)
+        except FileExistsError:
+            return path.read_bytes()
+        return data
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 class JsonLinesAlertSink:
@@ -191,3 +199,22 @@ class JsonLinesAlertSink:
         if not self.path.exists():
             return []
         return [json.loads(line) for line in self.path.read_text().splitlines() if line]
+
+    def recent_alerts(self, limit: int) -> list[dict[str, object]]:
+        """The last ``limit`` alerts, newest first, reading only the end of the file."""
+        window = RECENT_ALERTS_WINDOW_BYTES
+        try:
+            with self.path.open("rb") as alerts:
+                size = alerts.seek(0, os.SEEK_END)
+                while True:
+                    alerts.seek(max(0, size - window))
+                    lines = alerts.read().split(b"\n")
+                    # A window that does not start the file may start mid-line; the last
+                    # piece is empty or a line still being written (every line ends in \n).
+                    complete = [line for line in lines[(window < size) : -1] if line]
+                    if len(complete) >= limit or window >= size:
+                        break
+                    window *= 4
+        except FileNotFoundError:
+            return []
+        return [json.loads(line) for line in reversed(complete[-limit:])]

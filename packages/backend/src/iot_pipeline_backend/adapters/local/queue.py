@@ -178,6 +178,12 @@ class SqliteReadingQueue:
             (count,) = conn.execute("SELECT COUNT(*) FROM queue").fetchone()
         return int(count)
 
+    def dlq_depth(self) -> int:
+        """Messages in the dead-letter queue."""
+        with self._db.reading() as conn:
+            (count,) = conn.execute("SELECT COUNT(*) FROM dlq").fetchone()
+        return int(count)
+
     def dlq_list(self) -> list[DeadLetter]:
         """Messages in the dead-letter queue, oldest first."""
         with self._db.reading() as conn:
