@@ -47,37 +47,43 @@ def test_given_fresh_data_dir_when_demo_runs_then_verify_passes_and_query_return
 README_ENDPOINT = "http://127.0.0.1:8000/prod"
 
 
-def readme_python_example() -> str:
-    """The README's Python example, exactly as a reader copies it."""
+def readme_python_examples() -> list[str]:
+    """The README's Python examples that talk to the pipeline, exactly as a reader copies them."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     blocks = re.findall(r"^```python\n(.*?)^```$", readme, flags=re.DOTALL | re.MULTILINE)
-    (example,) = [block for block in blocks if "Client(" in block]
-    return example
+    return [block for block in blocks if "Client(" in block]
 
 
-def test_given_running_local_pipeline_when_readme_python_example_runs_then_it_prints_processed(
+def test_given_running_local_pipeline_when_readme_python_examples_run_then_they_print_results(
     tmp_path: Path,
 ) -> None:
-    # GIVEN the README's example and a local pipeline, pointed at by the exported variables
-    example = readme_python_example()
-    assert example.count(README_ENDPOINT) == 1
+    # GIVEN the README's examples and a local pipeline, pointed at by the exported variables
+    ingest_and_wait, hourly = readme_python_examples()
     with running_pipeline(data_dir=tmp_path / "data") as pipeline:
-        # The only change: the port (the test's pipeline listens on a free one, not 8000).
-        script = example.replace(README_ENDPOINT, pipeline.endpoint)
         env = {**os.environ, **pipeline.sdk_environment(), "AWS_REGION": pipeline.region}
-        # WHEN it runs as a user runs it, right after ingesting
-        result = subprocess.run(
-            [sys.executable, "-c", script],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=env,
-            check=False,
-        )
-    # THEN it prints the processed item, every time (it waits for processing, bounded)
-    assert result.returncode == 0, result.stderr
-    assert "stored raw: " in result.stdout
-    assert result.stdout.strip().endswith("processed: 77.9 60 processed"), result.stdout
+        outputs = []
+        for example in (ingest_and_wait, hourly):
+            assert example.count(README_ENDPOINT) == 1
+            # The only change: the port (the test's pipeline listens on a free one, not 8000).
+            script = example.replace(README_ENDPOINT, pipeline.endpoint)
+            # WHEN each runs as a user runs it, one after the other
+            result = subprocess.run(
+                [sys.executable, "-c", script],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env=env,
+                check=False,
+            )
+            assert result.returncode == 0, result.stderr
+            outputs.append(result.stdout.strip())
+    # THEN the first prints the processed item, every time (it waits for processing, bounded)
+    assert "stored raw: " in outputs[0]
+    assert outputs[0].endswith("processed: 77.9 60 processed"), outputs[0]
+    # AND the second the hour holding that reading, from the rollups, and the device's count
+    [hour, total] = outputs[1].splitlines()
+    assert hour.startswith("hour ") and hour.split()[2:] == ["1", "25.5", "25.5", "25.5"], hour
+    assert total == "1 readings in all"
 
 
 def _load(path: Path, name: str) -> Any:

@@ -44,7 +44,13 @@ def test_given_quick_workloads_when_the_local_query_and_timeseries_benchmarks_ru
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["failed"] == []
     figures = results["figures"]
-    assert sorted({f["figure"].split(".")[0] for f in figures}) == ["1", "2", "7", "8", "9"]
+    assert sorted({f["figure"].split(".")[0] for f in figures}, key=int) == [
+        "1",
+        "2",
+        "7",
+        "8",
+        "10",
+    ]
     for figure in figures:
         assert figure["value"] > 0, figure
         assert figure["reference_value"] > 0, figure
