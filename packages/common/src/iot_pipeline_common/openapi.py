@@ -285,7 +285,7 @@ def _device_paths(
                 ],
                 "responses": {
                     "200": {"description": "The device", "content": _json(_ref("Device"))},
-                    **_errors(403, 404, 429, 500),
+                    **_errors(400, 403, 404, 429, 500),
                 },
             }
         },
