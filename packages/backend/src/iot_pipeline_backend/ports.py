@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
+from iot_pipeline_common import keys
 from iot_pipeline_common.models import PipelineConfig, ProcessedItem, RawItem
 
 RecordT = TypeVar("RecordT", RawItem, ProcessedItem)
@@ -143,6 +144,8 @@ class ReadingValues:
     timestamp: int
     values: dict[str, int | float | Decimal]
     expires_at: int | None = None
+    #: The reading's sort key (what a rollup's ``keys_hash`` is made of).
+    sk: str = ""
 
     @classmethod
     def of_item(cls, doc: Mapping[str, Any]) -> ReadingValues:
@@ -151,10 +154,12 @@ class ReadingValues:
         if data is None:
             data = {name: doc[name] for name in FLAT_SENSORS if doc.get(name) is not None}
         expires_at = doc.get("expires_at")
+        timestamp = int(doc["timestamp"])
         return cls(
-            timestamp=int(doc["timestamp"]),
+            timestamp=timestamp,
             values=dict(data),
             expires_at=None if expires_at is None else int(expires_at),
+            sk=str(doc.get("sk") or keys.sort_key(timestamp, str(doc["reading_id"]))),
         )
 
 
@@ -176,6 +181,8 @@ class Rollup:
     fields: dict[str, FieldStats]
     expires_at: int | None = None
     span: int = 60_000
+    #: Sum of a 128-bit hash of every reading's sort key, mod 2**128: which readings it holds.
+    keys_hash: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +222,10 @@ class TimeSeriesStore(Protocol):
         Only what statistics need, without building whole records: the processor reads
         every touched minute again after each batch.
         """
+        ...
+
+    def reading_keys(self, *, device_id: str, start_ms: int, end_ms: int) -> list[str]:
+        """Sort keys of the processed readings in the range (consistent; no item parsed)."""
         ...
 
     def get_device(self, device_id: str) -> DeviceRecord | None:

@@ -136,3 +136,10 @@ def test_given_an_id_no_reading_could_carry_then_404_not_found(http: SignedHttp)
 
     assert response.status_code == 404
     assert response.json()["details"][0]["field"] == "device_id"
+
+
+def test_given_a_query_parameter_on_one_device_then_400_naming_it(http: SignedHttp) -> None:
+    response = http.request("GET", "/devices/device-123", params={"limit": "5"})
+
+    assert response.status_code == 400
+    assert [d["field"] for d in response.json()["details"]] == ["limit"]

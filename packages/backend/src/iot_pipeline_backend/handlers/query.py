@@ -6,6 +6,8 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+from iot_pipeline_common.errors import RequestValidationError
+from iot_pipeline_common.models import ErrorDetail
 from iot_pipeline_common.parsing import (
     parse_aggregate_params,
     parse_devices_params,
@@ -67,8 +69,14 @@ def devices(event: APIGatewayProxyEvent) -> Response[str]:
     return json_response(200, body)
 
 
-def device(device_id: str) -> Response[str]:
-    """One device, or ``404 not_found``."""
+def device(event: APIGatewayProxyEvent, device_id: str) -> Response[str]:
+    """One device, or ``404 not_found``; it takes no query parameters (any is a 400)."""
+    unknown = sorted(event.query_string_parameters or {})
+    if unknown:
+        details = [ErrorDetail(field=name, message="unknown field; remove it") for name in unknown]
+        raise RequestValidationError(
+            f"Invalid device request: {unknown[0]}: unknown field; remove it", details=details
+        )
     found = get_device(device_id, timeseries=current_adapters().timeseries)
     body = found.model_dump(mode="json", exclude_none=True)
     body.setdefault("latest", None)
@@ -88,7 +96,7 @@ def _build_resolver() -> APIGatewayRestResolver:
 
     @app.get("/devices/<device_id>")
     def _device(device_id: str) -> Response[str]:
-        return device(device_id)
+        return device(app.current_event, device_id)
 
     return app
 

@@ -107,6 +107,7 @@ def _rollup_item(rollup: Rollup) -> dict[str, Any]:
     }
     if rollup.expires_at is not None:
         item["expires_at"] = _n(rollup.expires_at)
+    item["k"] = {"S": f"{rollup.keys_hash:x}"}
     return item
 
 
@@ -129,6 +130,7 @@ def _rollup_of(item: dict[str, Any]) -> Rollup:
             for name, s in item["s"]["M"].items()
         },
         expires_at=int(item["expires_at"]["N"]) if "expires_at" in item else None,
+        keys_hash=int(item["k"]["S"], 16) if "k" in item else 0,
     )
 
 
@@ -192,7 +194,7 @@ class DynamoTimeSeriesStore:
                 ":hi": {"S": keys.sk_upper_bound(end_ms)},
             },
             # "timestamp" is a reserved word in expressions.
-            "ProjectionExpression": "#t, sensor_data, expires_at, " + ", ".join(FLAT_SENSORS),
+            "ProjectionExpression": "#t, sk, sensor_data, expires_at, " + ", ".join(FLAT_SENSORS),
             "ExpressionAttributeNames": {"#t": "timestamp"},
             "ConsistentRead": True,
         }
@@ -230,6 +232,29 @@ class DynamoTimeSeriesStore:
             last = response.get("LastEvaluatedKey")
             if last is None:
                 return
+            request["ExclusiveStartKey"] = last
+
+    def reading_keys(self, *, device_id: str, start_ms: int, end_ms: int) -> list[str]:
+        """Sort keys only (a consistent Query projected to ``sk``; billed on item size)."""
+        request: dict[str, Any] = {
+            "TableName": self._processed,
+            "KeyConditionExpression": "device_id = :d AND sk BETWEEN :lo AND :hi",
+            "ExpressionAttributeValues": {
+                ":d": {"S": device_id},
+                ":lo": {"S": keys.sk_lower_bound(start_ms)},
+                ":hi": {"S": keys.sk_upper_bound(end_ms)},
+            },
+            "ProjectionExpression": "sk",
+            "ConsistentRead": True,
+        }
+        found: list[str] = []
+        while True:
+            with aws_boundary("DynamoDB Query"):
+                response = self._client.query(**request)
+            found.extend(item["sk"]["S"] for item in response.get("Items", []))
+            last = response.get("LastEvaluatedKey")
+            if last is None:
+                return found
             request["ExclusiveStartKey"] = last
 
     def get_device(self, device_id: str) -> DeviceRecord | None:

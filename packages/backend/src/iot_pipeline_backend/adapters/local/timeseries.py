@@ -47,7 +47,13 @@ def _encode_rollup(rollup: Rollup) -> str:
     fields = {
         name: [s.count, str(s.min), str(s.max), str(s.sum)] for name, s in rollup.fields.items()
     }
-    doc = {"c": rollup.count, "f": rollup.first_ts, "l": rollup.last_ts, "s": fields}
+    doc = {
+        "c": rollup.count,
+        "f": rollup.first_ts,
+        "l": rollup.last_ts,
+        "s": fields,
+        "k": f"{rollup.keys_hash:x}",
+    }
     if rollup.expires_at is not None:
         doc["x"] = rollup.expires_at
     return json.dumps(doc, separators=(",", ":"))
@@ -67,6 +73,7 @@ def _decode_rollup(device_id: str, span: int, start: int, text: str) -> Rollup:
             for name, (c, lo, hi, total) in doc["s"].items()
         },
         expires_at=doc.get("x"),
+        keys_hash=int(doc.get("k", "0"), 16),
     )
 
 
@@ -134,6 +141,15 @@ class SqliteTimeSeriesStore:
             ).fetchall()
         for (item,) in rows:
             yield ReadingValues.of_item(json.loads(item))
+
+    def reading_keys(self, *, device_id: str, start_ms: int, end_ms: int) -> list[str]:
+        """From the ``processed`` table's primary key alone (no item is read)."""
+        with self._db.reading() as conn:
+            rows = conn.execute(
+                "SELECT sk FROM processed WHERE device_id = ? AND sk >= ? AND sk <= ?",
+                (device_id, keys.sk_lower_bound(start_ms), keys.sk_upper_bound(end_ms)),
+            ).fetchall()
+        return [sk for (sk,) in rows]
 
     def get_device(self, device_id: str) -> DeviceRecord | None:
         """The device's record, or ``None``."""

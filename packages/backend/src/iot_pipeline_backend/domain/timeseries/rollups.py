@@ -23,7 +23,12 @@ from collections.abc import Iterator, Sequence
 from iot_pipeline_common import keys
 from iot_pipeline_common.models import ProcessedItem
 
-from iot_pipeline_backend.domain.timeseries.stats import merge_rollups, rollup_of
+from iot_pipeline_backend.domain.timeseries.stats import (
+    KEYS_HASH_MOD,
+    keys_hash,
+    merge_rollups,
+    rollup_of,
+)
 from iot_pipeline_backend.errors import RollupConflictError, StoreUnavailableError
 from iot_pipeline_backend.ports import (
     DeviceRecord,
@@ -79,8 +84,8 @@ def _maintain_minutes(
     for _ in range(MAX_ATTEMPTS):
         # The device first: its version guards everything read after it.
         device = timeseries.get_device(device_id)
-        stored = {
-            rollup.start: rollup.count
+        stored_rollups = {
+            rollup.start: rollup
             for rollup in timeseries.rollups(
                 device_id=device_id,
                 span=MINUTE_MS,
@@ -89,7 +94,8 @@ def _maintain_minutes(
                 descending=False,
             )
         }
-        fresh = _recompute(device_id, minutes, timeseries)
+        stored = {start: rollup.count for start, rollup in stored_rollups.items()}
+        fresh = _recompute(device_id, minutes, stored_rollups, items, timeseries)
         # A lower count can only come from readings the table's TTL removed: keep the rollup.
         changed = [r for r in fresh if r.count > stored.get(r.start, 0)]
         updated = _updated_device(device_id, device, changed, stored, items)
@@ -134,20 +140,67 @@ def hour_of(timestamp: int) -> int:
     return timestamp - timestamp % HOUR_MS
 
 
-def _recompute(device_id: str, minutes: list[int], timeseries: TimeSeriesStore) -> list[Rollup]:
+def _recompute(
+    device_id: str,
+    minutes: list[int],
+    stored: dict[int, Rollup],
+    items: list[ProcessedItem],
+    timeseries: TimeSeriesStore,
+) -> list[Rollup]:
+    """The rollup of each touched minute, as the stored readings make it now.
+
+    The minute's sort keys (its index alone, no item read) say which readings it holds.
+    When they are exactly the stored rollup's (same count and keys hash) nothing changed;
+    when they are the stored rollup's plus this batch's readings of the minute, the new
+    rollup is the stored one merged with those (already in memory); otherwise (a crash
+    left readings out, a concurrent writer, TTL) the minute's readings are read again.
+    """
+    batch: dict[int, dict[str, ReadingValues]] = {}
+    for item in items:
+        values = ReadingValues.of_item(item.model_dump(mode="json"))
+        batch.setdefault(minute_of(item.timestamp), {})[values.sk] = values
     rollups: list[Rollup] = []
     for first, last in _runs(minutes):
-        by_minute: dict[int, list[ReadingValues]] = {}
-        values = timeseries.reading_values(
+        by_minute: dict[int, list[str]] = {}
+        for sk in timeseries.reading_keys(
             device_id=device_id, start_ms=first, end_ms=last + MINUTE_MS - 1
-        )
-        for item in values:
-            by_minute.setdefault(minute_of(item.timestamp), []).append(item)
+        ):
+            by_minute.setdefault(minute_of(int(sk[:13])), []).append(sk)
         for minute in sorted(by_minute):
-            rollup = rollup_of(device_id, minute, by_minute[minute])
+            rollup = _minute(device_id, minute, by_minute[minute], stored.get(minute), batch)
+            if rollup is None:
+                rollup = rollup_of(
+                    device_id,
+                    minute,
+                    timeseries.reading_values(
+                        device_id=device_id, start_ms=minute, end_ms=minute + MINUTE_MS - 1
+                    ),
+                )
             if rollup is not None:
                 rollups.append(rollup)
     return rollups
+
+
+def _minute(
+    device_id: str,
+    minute: int,
+    sort_keys: list[str],
+    old: Rollup | None,
+    batch: dict[int, dict[str, ReadingValues]],
+) -> Rollup | None:
+    """The minute's rollup without reading its items, or ``None`` when they must be read."""
+    held = keys_hash(sort_keys)
+    base_count, base_hash = (0, 0) if old is None else (old.count, old.keys_hash)
+    if old is not None and len(sort_keys) == base_count and held == base_hash:
+        return old
+    present = set(sort_keys)
+    new = [v for sk, v in batch.get(minute, {}).items() if sk in present]
+    if len(sort_keys) - len(new) != base_count:
+        return None
+    if (held - keys_hash(v.sk for v in new)) % KEYS_HASH_MOD != base_hash:
+        return None
+    parts = [rollup_of(device_id, minute, new)]
+    return merge_rollups(device_id, MINUTE_MS, minute, [p for p in (old, *parts) if p])
 
 
 def _runs(minutes: list[int]) -> Iterator[tuple[int, int]]:

@@ -10,6 +10,7 @@ the exact quotient ``sum / count`` rounded).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from decimal import Context, Decimal, localcontext
 from fractions import Fraction
@@ -20,6 +21,16 @@ from iot_pipeline_backend.ports import FieldStats, ReadingValues, Rollup
 
 #: 38 digits as DynamoDB numbers hold; a sum that would need more is rounded half-even.
 DECIMAL = Context(prec=38)
+#: Key hashes add modulo this: a 128-bit multiset hash of the readings a rollup holds.
+KEYS_HASH_MOD = 2**128
+
+
+def keys_hash(sort_keys: Iterable[str]) -> int:
+    """Order-free hash of a set of reading sort keys; hashes of disjoint sets add up."""
+    total = 0
+    for sk in sort_keys:
+        total += int.from_bytes(hashlib.blake2b(sk.encode(), digest_size=16).digest(), "big")
+    return total % KEYS_HASH_MOD
 
 
 def exact(value: float | int | Decimal) -> Decimal:
@@ -54,7 +65,9 @@ def rollup_of(device_id: str, start: int, items: Iterable[ReadingValues]) -> Rol
     timestamps: list[int] = []
     expiries: list[int | None] = []
     values: dict[str, list[Decimal]] = {}
+    sort_keys: list[str] = []
     for item in items:
+        sort_keys.append(item.sk)
         timestamps.append(item.timestamp)
         expiries.append(item.expires_at)
         for name, value in item.values.items():
@@ -76,15 +89,17 @@ def rollup_of(device_id: str, start: int, items: Iterable[ReadingValues]) -> Rol
         last_ts=max(timestamps),
         fields=fields,
         expires_at=expires_at,
+        keys_hash=keys_hash(sort_keys),
     )
 
 
 def merge_rollups(device_id: str, span: int, start: int, parts: Iterable[Rollup]) -> Rollup | None:
     """One rollup of ``span`` from disjoint smaller ones (``None`` when there are none)."""
-    count, first_ts, last_ts = 0, 0, 0
+    count, first_ts, last_ts, hashed = 0, 0, 0, 0
     fields: dict[str, FieldStats] = {}
     expiries: list[int | None] = []
     for part in parts:
+        hashed = (hashed + part.keys_hash) % KEYS_HASH_MOD
         first_ts = part.first_ts if count == 0 else min(first_ts, part.first_ts)
         last_ts = part.last_ts if count == 0 else max(last_ts, part.last_ts)
         count += part.count
@@ -93,7 +108,7 @@ def merge_rollups(device_id: str, span: int, start: int, parts: Iterable[Rollup]
     if count == 0:
         return None
     expires_at = None if None in expiries else max(e for e in expiries if e is not None)
-    return Rollup(device_id, start, count, first_ts, last_ts, fields, expires_at, span)
+    return Rollup(device_id, start, count, first_ts, last_ts, fields, expires_at, span, hashed)
 
 
 def plain_number(value: Decimal) -> int | float:
