@@ -24,10 +24,9 @@ _SUFFIX = "]}"
 
 
 def encode_reading(reading: RawItem) -> str:
-    """One reading as compact JSON, as it appears inside a message."""
-    return json.dumps(
-        reading.model_dump(mode="json", exclude_none=True), separators=(",", ":"), sort_keys=True
-    )
+    """One reading as compact JSON, as it appears inside a message (fields in model order)."""
+    # pydantic-core's encoder: a few microseconds, against ~20 for model_dump + json.dumps.
+    return reading.model_dump_json(exclude_none=True)
 
 
 def pack_messages(readings: Sequence[RawItem], *, max_bytes: int = MAX_MESSAGE_BYTES) -> list[str]:
