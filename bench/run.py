@@ -24,6 +24,8 @@ from typing import Literal
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
+#: Appended to the generated page: the profiles and the analysis of the local figures.
+ANALYSIS = BENCH / "analysis.md"
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,9 @@ def render(
     for failure in failures or []:
         error = failure.error.replace("|", "\\|")
         lines.append(f"| {failure.module} | **failed** | – | – | – | **no** | {error} |")
+    if ANALYSIS.exists():
+        # Written by hand beside the code: the profiles behind the figures, and what bounds them.
+        lines += ["", ANALYSIS.read_text(encoding="utf-8").rstrip()]
     return "\n".join(lines) + "\n"
 
 
