@@ -2,21 +2,14 @@
 
 The pipeline runs in its own process so that the client's work (building, signing and
 parsing requests) does not compete with the server for one interpreter lock, as it would not
-in any real deployment. ``python bench/_support.py serve --data-dir D [--noop]`` is the child
-the benchmarks start when they need a route the product does not have: it is the local
-runtime (same gateway, handlers, poller and logging) plus, with ``--noop``, a signed
-``POST /prod/noop`` whose handler does nothing, as a reference for the server's own cost.
+in any real deployment. The child is the product's own ``python -m iot_pipeline_backend.local``.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import signal
 import sqlite3
 import statistics
 import sys
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -24,8 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-#: The reference route added by ``serve --noop``; never part of the product's API.
-NOOP_RESOURCE = "/noop"
 STARTUP_TIMEOUT_S = 60.0
 
 
@@ -87,21 +78,13 @@ class Server:
 
 
 @contextmanager
-def running_server(*, data_dir: Path, noop: bool = False) -> Iterator[Server]:
-    """Start the local pipeline in a child process; stop it with ``SIGTERM`` on exit.
-
-    Without ``noop`` the child is the product's own ``python -m iot_pipeline_backend.local``.
-    """
+def running_server(*, data_dir: Path) -> Iterator[Server]:
+    """Start the local pipeline in a child process; stop it with ``SIGTERM`` on exit."""
     from iot_pipeline_backend.local.testing import running_pipeline_process
 
-    command = (
-        [sys.executable, str(Path(__file__).resolve()), "serve", "--noop", "--log-level", "info"]
-        if noop
-        else None
-    )
     try:
         with running_pipeline_process(
-            data_dir=data_dir, startup_timeout=STARTUP_TIMEOUT_S, command=command
+            data_dir=data_dir, startup_timeout=STARTUP_TIMEOUT_S
         ) as child:
             yield Server(
                 endpoint=child.endpoint,
@@ -159,43 +142,3 @@ def percentile(samples: Sequence[float], fraction: float) -> float:
 def median(samples: Sequence[float]) -> float:
     """The median of ``samples``."""
     return statistics.median(samples)
-
-
-def _noop_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    # What the reference route answers: a proxy response and nothing else.
-    return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": "{}"}
-
-
-def serve(argv: Sequence[str] | None = None) -> None:
-    """The child process: the local runtime, optionally with the no-op reference route."""
-    from iot_pipeline_backend.local.gateway import Route
-    from iot_pipeline_backend.local.logs import configure_logging
-    from iot_pipeline_backend.local.runtime import LocalPipeline, lambda_routes
-
-    parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=["serve"])
-    parser.add_argument("--data-dir", type=Path, required=True)
-    parser.add_argument("--noop", action="store_true")
-    parser.add_argument("--log-level", default="info")
-    parser.add_argument("--region", default="us-east-1")
-    args = parser.parse_args(argv)
-    # The same logging as ``iot-pipeline local``, so both servers pay the same per request.
-    configure_logging(args.log_level)
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", args.log_level.upper())
-    routes = lambda_routes()
-    if args.noop:
-        routes.append(Route("POST", NOOP_RESOURCE, "noop-reference", _noop_handler))
-    pipeline = LocalPipeline(data_dir=args.data_dir, port=0, routes=routes, region=args.region)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    pipeline.start()
-    try:
-        while not stop.wait(0.2):
-            pass
-    finally:
-        pipeline.stop()
-
-
-if __name__ == "__main__":
-    serve()

@@ -24,6 +24,8 @@ from typing import Literal
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
+#: Appended to the generated page: the profiles and the analysis of the local figures.
+ANALYSIS = BENCH / "analysis.md"
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,9 @@ def render(
     for failure in failures or []:
         error = failure.error.replace("|", "\\|")
         lines.append(f"| {failure.module} | **failed** | – | – | – | **no** | {error} |")
+    if ANALYSIS.exists():
+        # Written by hand beside the code: the profiles behind the figures, and what bounds them.
+        lines += ["", ANALYSIS.read_text(encoding="utf-8").rstrip()]
     return "\n".join(lines) + "\n"
 
 
@@ -147,11 +152,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-write", action="store_true", help="print, do not write files")
     parser.add_argument(
+        "--render",
+        action="store_true",
+        help="only rewrite docs/benchmarks.md from bench/results.json (after editing analysis.md)",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         help="write results.json and benchmarks.md into this directory instead of bench/, docs/",
     )
     args = parser.parse_args(argv)
+    if args.render:
+        return _render_saved()
     # Modules import ``Figure`` from ``run``; make that this very module when run as a script.
     sys.modules.setdefault("run", sys.modules[__name__])
     sys.path.insert(0, str(BENCH))
@@ -202,6 +214,19 @@ def main(argv: list[str] | None = None) -> int:
         )
         page_file.write_text(render(figures, when=when, failures=failures, load=load))
     return 1 if failures else 0
+
+
+def _render_saved() -> int:
+    """Rewrite the page from the saved results: same figures, current ``analysis.md``."""
+    saved = json.loads((BENCH / "results.json").read_text(encoding="utf-8"))
+    fields = set(Figure.__dataclass_fields__)
+    figures = [Figure(**{k: v for k, v in f.items() if k in fields}) for f in saved["figures"]]
+    failures = [Failure(**f) for f in saved["failed"]]
+    page = render(
+        figures, when=saved["date"], failures=failures, load=saved["load_average_at_start"]
+    )
+    (ROOT / "docs" / "benchmarks.md").write_text(page)
+    return 0
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ lexical order is time order, and two readings in the same millisecond never coll
 
 from __future__ import annotations
 
+import functools
 import secrets
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -13,6 +14,8 @@ from datetime import UTC, date, datetime, timedelta
 from iot_pipeline_common import limits
 
 SK_SEPARATOR = "#"
+_MS_PER_DAY = 86_400_000
+_EPOCH_DAY = date(1970, 1, 1)
 
 
 def sort_key(timestamp: int, reading_id: str) -> str:
@@ -40,7 +43,13 @@ def sk_upper_bound(end_ms: int) -> str:
 
 def event_date_of(timestamp: int) -> str:
     """The UTC day of an epoch-ms timestamp, ``YYYY-MM-DD``."""
-    return datetime.fromtimestamp(timestamp / 1000, tz=UTC).strftime("%Y-%m-%d")
+    return _utc_day(timestamp // _MS_PER_DAY)
+
+
+@functools.lru_cache(maxsize=1024)
+def _utc_day(day: int) -> str:
+    # Readings of a batch share a handful of days: format each day once, not every reading.
+    return (_EPOCH_DAY + timedelta(days=day)).isoformat()
 
 
 def day_bounds(event_date: str) -> tuple[int, int]:
@@ -61,6 +70,7 @@ def resolve_range(*, event_date: str | None, start: int | None, end: int | None)
     )
 
 
+@functools.lru_cache(maxsize=256)
 def iso_utc(timestamp_ms: int) -> str:
     """Epoch ms → ``2024-01-15T10:30:00Z`` (milliseconds shown only when non-zero)."""
     moment = datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC)

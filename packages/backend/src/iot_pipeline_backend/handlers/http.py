@@ -113,13 +113,57 @@ def request_body(event: APIGatewayProxyEvent) -> bytes | None:
     return body.encode("utf-8", "surrogatepass")
 
 
+class ThreadResolver(APIGatewayRestResolver):
+    """A REST resolver whose current event and context belong to the thread resolving them.
+
+    Powertools publishes the event being resolved in a class attribute
+    (``BaseRouter.current_event``) shared by every resolver of the process, so two threads
+    resolving at once would read each other's request. This resolver keeps its own, per
+    thread, which lets the local gateway run several invocations at once.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        self._thread_state = threading.local()
+        super().__init__(**options)
+
+    @property  # type: ignore[override]
+    def current_event(self) -> APIGatewayProxyEvent:
+        """The event this thread is resolving."""
+        event: APIGatewayProxyEvent = self._thread_state.event
+        return event
+
+    @current_event.setter
+    def current_event(self, value: APIGatewayProxyEvent) -> None:
+        self._thread_state.event = value
+
+    @property
+    def lambda_context(self) -> Any:
+        """The context of the invocation this thread is resolving."""
+        return self._thread_state.context
+
+    @lambda_context.setter
+    def lambda_context(self, value: Any) -> None:
+        self._thread_state.context = value
+
+    def _to_proxy_event(self, event: dict[str, Any]) -> APIGatewayProxyEvent:
+        proxy = super()._to_proxy_event(event)
+        assert isinstance(proxy, APIGatewayProxyEvent)
+        self._thread_state.event = proxy
+        return proxy
+
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        """Resolve ``event``, keeping it and ``context`` for this thread only."""
+        self._thread_state.context = context
+        return super().resolve(event, context)
+
+
 def build_resolver(routes: Mapping[str, frozenset[str]]) -> APIGatewayRestResolver:
     """A REST resolver with JSON error mapping, 404 for unknown paths, 405 for wrong methods.
 
     ``routes`` maps each path this function serves to its methods, so a known path with
     another method answers 405 instead of 404.
     """
-    app = APIGatewayRestResolver(strip_prefixes=[_STAGE_PREFIX])
+    app = ThreadResolver(strip_prefixes=[_STAGE_PREFIX])
 
     @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
     def _any_error(exc: Exception) -> Response[str]:
@@ -151,7 +195,7 @@ def per_thread(
 ) -> Callable[[], APIGatewayRestResolver]:
     """One resolver per thread, built on first use.
 
-    A resolver keeps the request it is handling in ``current_event``; the local gateway
+    A resolver keeps per-request state (``context``, the matched route); the local gateway
     calls a handler from several threads at once, so sharing one would mix requests.
     """
     local = threading.local()

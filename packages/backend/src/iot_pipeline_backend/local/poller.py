@@ -2,8 +2,9 @@
 
 Like the managed poller it receives up to ``batch_size`` messages (waiting up to
 ``batching_window_seconds`` to fill a batch), hides them for ``processing_timeout`` seconds,
-invokes the processor with a real-shaped SQS event, deletes the records that succeeded and
-leaves the ``batchItemFailures`` to reappear after the visibility timeout. A message received
+invokes the processor with a real-shaped SQS event, deletes the records that succeeded (in the
+same commit as the processor's writes) and leaves the ``batchItemFailures`` to reappear after
+the visibility timeout. A message received
 more than ``max_receive_count`` times is moved to the dead-letter queue by the queue itself
 (which publishes a ``dlq`` alert). A handler that raises fails the whole batch.
 """
@@ -16,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -43,6 +45,10 @@ class PollableQueue(Protocol):
     ) -> list[QueueMessage]: ...
 
     def delete_batch(self, receipts: Sequence[str]) -> int: ...
+
+    def settle(self, receipts: Sequence[str]) -> None: ...
+
+    def atomic(self) -> AbstractContextManager[object]: ...
 
     def depth(self) -> int: ...
 
@@ -217,15 +223,18 @@ class QueuePoller:
         if not messages:
             return 0
         context = LocalLambdaContext(deadline=time.monotonic() + config.processing_timeout)
-        try:
-            response = self._handler(sqs_event(messages, region=self._region), context)
-        except Exception:
-            _log.exception("processor failed; the whole batch will be retried")
-            failed = {m.message_id for m in messages}
-        else:
-            failed = failed_message_ids(response, messages)
-        # One transaction for the whole batch, as DeleteMessageBatch is one call.
-        self._queue.delete_batch([m.receipt for m in messages if m.message_id not in failed])
+        # The handler's writes and the deletes of what it processed commit together: a crash
+        # or a failed commit leaves both undone, and the messages reappear after the
+        # visibility timeout (their receive already counted).
+        with self._queue.atomic():
+            try:
+                response = self._handler(sqs_event(messages, region=self._region), context)
+            except Exception:
+                _log.exception("processor failed; the whole batch will be retried")
+                failed = {m.message_id for m in messages}
+            else:
+                failed = failed_message_ids(response, messages)
+            self._queue.settle([m.receipt for m in messages if m.message_id not in failed])
         return len(messages)
 
     def _receive(self, config: PipelineConfig, count: int) -> list[QueueMessage]:

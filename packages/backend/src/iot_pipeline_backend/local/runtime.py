@@ -36,7 +36,7 @@ from iot_pipeline_backend.handlers.runtime import use_adapters
 from iot_pipeline_backend.local.auth import SigV4Verifier
 from iot_pipeline_backend.local.credentials import LocalCredentials, load_or_create_credentials
 from iot_pipeline_backend.local.datadir import DataDirLock, prepare_data_dir
-from iot_pipeline_backend.local.gateway import HEALTH_PATH, Gateway, LambdaHandler, Route
+from iot_pipeline_backend.local.gateway import HEALTH_PATH, Gateway, Route
 from iot_pipeline_backend.local.logs import LOGGER_NAME
 from iot_pipeline_backend.local.poller import DEFAULT_REGION, PollableQueue, QueuePoller
 
@@ -103,41 +103,15 @@ def restore_environment(previous: dict[str, str | None]) -> None:
             os.environ[name] = value
 
 
-class OneEventAtATime:
-    """Runs a Lambda handler for one event of a kind at a time, as one Lambda container does.
+def lambda_routes() -> list[Route]:
+    """The API's three resources and the handlers behind them (imported on first use).
 
-    The handlers keep per-invocation state at module level, as Lambda code may: Powertools'
-    REST resolvers hold the current event in a class attribute shared by every resolver, and
-    the batch processor holds the current records. So two API events must never overlap in
-    one process, nor two SQS batches; an API event and an SQS batch touch disjoint state and
-    may, which keeps ingestion responsive while the poller processes a batch. Callers that
-    share the locks share that guarantee.
+    The handlers run concurrently, as several Lambda containers would: their per-request
+    state is per thread (``handlers.http.ThreadResolver``) or per invocation (the batch
+    processor), and the database orders their writes (one writer, group commit).
     """
-
-    def __init__(
-        self, handler: LambdaHandler, *, lock: threading.Lock, batch_lock: threading.Lock
-    ) -> None:
-        self._handler = handler
-        self._lock = lock
-        self._batch_lock = batch_lock
-
-    def __call__(self, event: dict[str, Any], context: Any) -> Any:
-        with self._batch_lock if "Records" in event else self._lock:
-            return self._handler(event, context)
-
-
-def lambda_routes(
-    *, lock: threading.Lock | None = None, batch_lock: threading.Lock | None = None
-) -> list[Route]:
-    """The API's resources and the handlers behind them (imported on first use)."""
-    shared = lock or threading.Lock()
-    shared_batch = batch_lock or threading.Lock()
     handler: dict[str, Any] = {
-        name: OneEventAtATime(
-            importlib.import_module(f"iot_pipeline_backend.handlers.{name}").lambda_handler,
-            lock=shared,
-            batch_lock=shared_batch,
-        )
+        name: importlib.import_module(f"iot_pipeline_backend.handlers.{name}").lambda_handler
         for name in FUNCTION_NAMES
     }
     return [
@@ -254,10 +228,7 @@ class LocalPipeline:
             local = LocalAdapters.open(self.data_dir)
             self._adapters, self._polled = local, local.queue
         self._previous_adapters = use_adapters(self._adapters)
-        invocation_lock = threading.Lock()
-        routes = (
-            list(self._routes) if self._routes is not None else lambda_routes(lock=invocation_lock)
-        )
+        routes = list(self._routes) if self._routes is not None else lambda_routes()
         # The dashboard reads the local stores' figures (row counts, queue and DLQ depth); in
         # front of AWS resources the stack's CloudWatch dashboard shows them instead.
         if isinstance(self._adapters, LocalAdapters):

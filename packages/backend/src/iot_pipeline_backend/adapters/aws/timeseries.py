@@ -249,8 +249,7 @@ class DynamoTimeSeriesStore:
         }
         found: list[str] = []
         while True:
-            with aws_boundary("DynamoDB Query"):
-                response = self._client.query(**request)
+            response = self._retrier.call("DynamoDB Query", lambda: self._client.query(**request))
             found.extend(item["sk"]["S"] for item in response.get("Items", []))
             last = response.get("LastEvaluatedKey")
             if last is None:

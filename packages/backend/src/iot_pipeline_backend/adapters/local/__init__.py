@@ -73,8 +73,12 @@ class LocalAdapters:
         return cls(path, clock=clock)
 
     def atomic(self) -> AbstractContextManager[object]:
-        """One SQLite transaction around the writes made inside (e.g. store raw + enqueue)."""
-        return self.db.transaction()
+        """One commit for the writes made inside (e.g. store raw + enqueue), all or nothing.
+
+        The writes are encoded in the caller's thread as they are made and committed when
+        the block ends, grouped with other threads' units (see ``db.py``).
+        """
+        return self.db.unit()
 
     def close(self) -> None:
         """Close the database connections."""

@@ -1,7 +1,13 @@
-"""The local runtime's SQLite database: one file, one connection per thread.
+"""The local runtime's SQLite database: one file, a reading connection per thread, one writer.
 
 WAL lets readers run beside the one writer; ``synchronous=FULL`` makes every committed
-transaction survive power loss, which is what "acknowledged means stored" needs.
+transaction survive power loss, which is what "acknowledged means stored" needs. Every write
+goes through :class:`~iot_pipeline_backend.adapters.local.writer.Writer` (one connection,
+group commit), so concurrent requests share fsyncs instead of queueing for SQLite's lock.
+
+Adapters write with :meth:`Database.defer` (an operation whose rows are already encoded);
+inside :meth:`Database.unit` (what ``LocalAdapters.atomic()`` opens) the operations of the
+thread collect and commit together when the block ends, else each commits on its own.
 """
 
 from __future__ import annotations
@@ -11,8 +17,12 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
+from iot_pipeline_backend.adapters.local.writer import Operation, Unit, Writer
 from iot_pipeline_backend.errors import StoreUnavailableError
+
+_T = TypeVar("_T")
 
 #: How long a writer waits for another writer's lock before giving up (ms).
 BUSY_TIMEOUT_MS = 10_000
@@ -43,6 +53,15 @@ CREATE TABLE IF NOT EXISTS queue (
     receipt       TEXT UNIQUE
 );
 CREATE INDEX IF NOT EXISTS queue_visible ON queue (visible_at, seq);
+-- A receive leases a message here instead of rewriting its row (and its body) in ``queue``;
+-- ``queue``'s own receipt/receive_count/visible_at hold the state a message was sent with.
+CREATE TABLE IF NOT EXISTS queue_lease (
+    seq               INTEGER PRIMARY KEY,
+    receipt           TEXT NOT NULL UNIQUE,
+    receive_count     INTEGER NOT NULL,
+    visible_at        REAL NOT NULL,
+    first_received_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS dlq (
     seq           INTEGER PRIMARY KEY AUTOINCREMENT,
     message_id    TEXT NOT NULL UNIQUE,
@@ -55,7 +74,7 @@ CREATE TABLE IF NOT EXISTS dlq (
 
 
 class Database:
-    """Opens ``path`` lazily in each thread that uses it; ``close()`` closes them all."""
+    """Opens ``path`` lazily in each thread that reads it; all writes go through one writer."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -63,64 +82,139 @@ class Database:
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
         self._closed = False
+        self._writer = Writer(self._open)
         with self.reading() as conn:
             # executescript commits on its own; every statement is idempotent.
             conn.executescript(SCHEMA)
 
+    def _open(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreUnavailableError("the local database is closed")
+        try:
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=30
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError(f"cannot open {self.path.name}") from exc
+        return conn
+
     def connection(self) -> sqlite3.Connection:
-        """This thread's connection (autocommit mode; use :meth:`transaction` to write)."""
+        """This thread's reading connection (autocommit mode; write with :meth:`defer`)."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            if self._closed:
-                raise StoreUnavailableError("the local database is closed")
-            try:
-                conn = sqlite3.connect(
-                    self.path, isolation_level=None, check_same_thread=False, timeout=30
-                )
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=FULL")
-                conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            except sqlite3.Error as exc:
-                raise StoreUnavailableError(f"cannot open {self.path.name}") from exc
-            self._local.conn = conn
+            conn = self._local.conn = self._open()
             with self._lock:
                 self._connections.append(conn)
         return conn
 
+    # -- writing -----------------------------------------------------------------------------
+
+    @contextmanager
+    def unit(self) -> Iterator[None]:
+        """Collect this thread's deferred writes; commit them together when the block ends.
+
+        Nested units join the outer one. An exception discards the writes (nothing of them
+        was written); a failed commit raises :class:`StoreUnavailableError`. Reads inside the
+        block do not see the block's own writes yet.
+        """
+        if getattr(self._local, "unit", None) is not None:
+            yield
+            return
+        unit = self._local.unit = Unit()
+        try:
+            try:
+                yield
+            finally:
+                self._local.unit = None
+            self._writer.commit(unit)
+        finally:
+            _run_callbacks(unit.settled)
+        _run_callbacks(unit.after_commit)
+
+    def defer(self, operation: Operation) -> None:
+        """Write: with the current unit, in the current transaction, or on its own now."""
+        conn: sqlite3.Connection | None = getattr(self._local, "borrowed", None)
+        if conn is not None:
+            _guarded(operation, conn)
+            return
+        unit: Unit | None = getattr(self._local, "unit", None)
+        if unit is not None:
+            unit.operations.append(operation)
+            return
+        self.run(operation)
+
+    def run(self, operation: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Write now and return the operation's result once it is committed (or raise)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "borrowed", None)
+        if conn is not None:
+            return _guarded(operation, conn)
+        unit = Unit(operations=[operation])
+        [result] = self._writer.commit(unit)
+        return result  # type: ignore[no-any-return]
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` … ``COMMIT``; rolls back and raises StoreUnavailable on error.
+        """``BEGIN IMMEDIATE`` … ``COMMIT`` on the writer's connection, for interactive writes.
 
-        Inside another transaction of the same thread it joins that one, so several
-        adapters' writes (store raw + enqueue) can commit together, with one fsync.
+        For rare writes that read and decide inside the transaction (redrive, visibility
+        changes). Rolls back and raises StoreUnavailable on error; nested, it joins the
+        outer transaction; :meth:`defer` and :meth:`run` inside it write in it directly.
         """
-        conn = self.connection()
-        if conn.in_transaction:
-            yield conn
+        borrowed: sqlite3.Connection | None = getattr(self._local, "borrowed", None)
+        if borrowed is not None:
+            yield borrowed
             return
-        self._local.after_commit = []
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        if self._closed:
+            raise StoreUnavailableError("the local database is closed")
+        callbacks: list[Callable[[], None]] = []
+        with self._writer.lock:
             try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise StoreUnavailableError("the local database failed") from exc
-        finally:
-            callbacks: list[Callable[[], None]] = getattr(self._local, "after_commit", [])
-            self._local.after_commit = []
-        for callback in callbacks:
-            callback()
+                conn = self._writer.connection()
+                conn.execute("BEGIN IMMEDIATE")
+                self._local.borrowed, self._local.after_commit = conn, callbacks
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    callbacks.clear()
+                    raise
+                finally:
+                    self._local.borrowed = None
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                callbacks.clear()
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise StoreUnavailableError("the local database failed") from exc
+        _run_callbacks(callbacks)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
-        """Run ``callback`` once this thread's current transaction has committed.
+        """Run ``callback`` once this thread's pending writes have committed (now if none).
 
-        Called inside :meth:`transaction`; a rolled-back transaction drops its callbacks.
+        A discarded unit or a rolled-back transaction drops its callbacks.
         """
-        self._local.after_commit.append(callback)
+        if getattr(self._local, "borrowed", None) is not None:
+            self._local.after_commit.append(callback)
+        elif (unit := getattr(self._local, "unit", None)) is not None:
+            unit.after_commit.append(callback)
+        else:
+            callback()
+
+    def when_settled(self, callback: Callable[[], None]) -> bool:
+        """Run ``callback`` when the current unit ends, committed or not; False if none is open.
+
+        Without a unit the caller's write commits before it returns, so it settles itself.
+        """
+        unit: Unit | None = getattr(self._local, "unit", None)
+        if unit is None:
+            return False
+        unit.settled.append(callback)
+        return True
+
+    # -- reading -----------------------------------------------------------------------------
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:
@@ -131,10 +225,23 @@ class Database:
             raise StoreUnavailableError("the local database failed") from exc
 
     def close(self) -> None:
-        """Close every thread's connection (idempotent)."""
+        """Finish queued writes, then close every connection (idempotent)."""
+        self._writer.close()
         with self._lock:
             self._closed = True
             for conn in self._connections:
                 conn.close()
             self._connections.clear()
         self._local = threading.local()
+
+
+def _guarded(operation: Callable[[sqlite3.Connection], _T], conn: sqlite3.Connection) -> _T:
+    try:
+        return operation(conn)
+    except sqlite3.Error as exc:
+        raise StoreUnavailableError("the local database failed") from exc
+
+
+def _run_callbacks(callbacks: list[Callable[[], None]]) -> None:
+    for callback in callbacks:
+        callback()

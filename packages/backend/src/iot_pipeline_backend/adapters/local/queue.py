@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import secrets
+import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from iot_pipeline_common.models import RawItem
@@ -21,6 +23,18 @@ from iot_pipeline_common.models import RawItem
 from iot_pipeline_backend.adapters.local.db import Database
 from iot_pipeline_backend.domain.messages import pack_messages
 from iot_pipeline_backend.ports import Alert, AlertSink
+
+#: Visible messages after a sequence number, oldest first: a lease, when there is one,
+#: overrides the state the message was sent with. Parameters: now, after seq (then LIMIT).
+_VISIBLE = (
+    "SELECT q.seq, q.message_id, q.body, q.sent_at, "
+    "COALESCE(l.receive_count, q.receive_count), "
+    "COALESCE(l.first_received_at, q.first_received_at) "
+    "FROM queue AS q LEFT JOIN queue_lease AS l ON l.seq = q.seq "
+    "WHERE COALESCE(l.visible_at, q.visible_at) <= ? AND q.seq > ? ORDER BY q.seq"
+)
+#: Receipts deleted per statement (well under SQLite's bound-parameter limit).
+_RECEIPT_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,16 +90,24 @@ class SqliteReadingQueue:
         return self.send_many([body])[0]
 
     def send_many(self, bodies: Sequence[str]) -> list[str]:
-        """Enqueue messages atomically; returns their ids."""
+        """Enqueue messages atomically (with the current unit, if any); returns their ids."""
         now = self._clock()
         ids = [str(uuid.uuid4()) for _ in bodies]
-        with self._db.transaction() as conn:
+        rows = [(mid, body, now, now) for mid, body in zip(ids, bodies, strict=True)]
+
+        def insert(conn: sqlite3.Connection) -> None:
             conn.executemany(
                 "INSERT INTO queue (message_id, body, sent_at, visible_at) VALUES (?, ?, ?, ?)",
-                [(mid, body, now, now) for mid, body in zip(ids, bodies, strict=True)],
+                rows,
             )
-            self._db.after_commit(self._announce_sent)
+
+        self._db.defer(insert)
+        self._db.after_commit(self._announce_sent)
         return ids
+
+    def atomic(self) -> AbstractContextManager[None]:
+        """Group this thread's queue and store writes into one commit (the poller's settle)."""
+        return self._db.unit()
 
     def wait_for_messages(self, timeout: float) -> None:
         """Block until a message is sent from this process, or ``timeout`` seconds pass."""
@@ -103,27 +125,29 @@ class SqliteReadingQueue:
         visibility_timeout: float,
         max_receive_count: int | None = None,
     ) -> list[QueueMessage]:
-        """Up to ``max_messages`` visible messages, oldest first, hidden for the timeout."""
+        """Up to ``max_messages`` visible messages, oldest first, hidden for the timeout.
+
+        Committed before it returns, on its own (never with the caller's unit): a receive
+        that is not durable could hand out a message twice without counting it.
+        """
         now = self._clock()
-        received: list[QueueMessage] = []
-        dead: list[DeadLetter] = []
         with self._db.reading() as conn:
-            # Idle pollers ask often; a plain read keeps them from taking the write lock.
-            if (
-                conn.execute("SELECT 1 FROM queue WHERE visible_at <= ? LIMIT 1", (now,)).fetchone()
-                is None
-            ):
-                return received
-        with self._db.transaction() as conn:
+            # Idle pollers ask often; a plain read keeps them away from the writer.
+            if conn.execute(_VISIBLE + " LIMIT 1", (now, -1)).fetchone() is None:
+                return []
+
+        def lease(conn: sqlite3.Connection) -> tuple[list[QueueMessage], list[DeadLetter]]:
+            received: list[QueueMessage] = []
+            dead: list[DeadLetter] = []
+            after = -1
             while len(received) < max_messages:
                 rows = conn.execute(
-                    "SELECT seq, message_id, body, sent_at, receive_count, first_received_at "
-                    "FROM queue WHERE visible_at <= ? ORDER BY seq LIMIT ?",
-                    (now, max_messages - len(received)),
+                    _VISIBLE + " LIMIT ?", (now, after, max_messages - len(received))
                 ).fetchall()
                 if not rows:
                     break
                 for seq, message_id, body, sent_at, count, first in rows:
+                    after = seq
                     if max_receive_count is not None and count >= max_receive_count:
                         conn.execute(
                             "INSERT INTO dlq (message_id, body, sent_at, receive_count, moved_at) "
@@ -131,46 +155,54 @@ class SqliteReadingQueue:
                             (message_id, body, sent_at, count, now),
                         )
                         conn.execute("DELETE FROM queue WHERE seq = ?", (seq,))
+                        conn.execute("DELETE FROM queue_lease WHERE seq = ?", (seq,))
                         dead.append(DeadLetter(message_id, body, count, sent_at, now))
                         continue
                     receipt = secrets.token_urlsafe(24)
                     first_received = now if first is None else first
+                    # The lease row is all a receive writes: the message body stays untouched.
                     conn.execute(
-                        "UPDATE queue SET receipt = ?, receive_count = receive_count + 1, "
-                        "visible_at = ?, first_received_at = ? WHERE seq = ?",
-                        (receipt, now + visibility_timeout, first_received, seq),
+                        "INSERT OR REPLACE INTO queue_lease "
+                        "(seq, receipt, receive_count, visible_at, first_received_at) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        (seq, receipt, count + 1, now + visibility_timeout, first_received),
                     )
                     received.append(
                         QueueMessage(message_id, receipt, body, count + 1, sent_at, first_received)
                     )
+            return received, dead
+
+        received, dead = self._db.run(lease)
         for letter in dead:
             self._announce_dead_letter(letter)
         return received
 
     def delete(self, receipt: str) -> bool:
         """Delete a received message; False when the receipt is stale or unknown."""
-        with self._db.transaction() as conn:
-            cursor = conn.execute("DELETE FROM queue WHERE receipt = ?", (receipt,))
-        return cursor.rowcount > 0
+        return self._db.run(_deleting([receipt])) > 0
 
     def delete_batch(self, receipts: Sequence[str]) -> int:
         """Delete several received messages in one transaction; returns how many existed."""
         if not receipts:
             return 0
-        with self._db.transaction() as conn:
-            cursor = conn.executemany(
-                "DELETE FROM queue WHERE receipt = ?", [(receipt,) for receipt in receipts]
-            )
-        return cursor.rowcount
+        return self._db.run(_deleting(receipts))
+
+    def settle(self, receipts: Sequence[str]) -> None:
+        """Delete received messages with the current unit (the batch's processed rows)."""
+        if receipts:
+            self._db.defer(_deleting(receipts))
 
     def change_visibility(self, receipt: str, timeout: float) -> bool:
         """Make a received message visible again after ``timeout`` seconds (0 = now)."""
-        with self._db.transaction() as conn:
+        visible_at = self._clock() + timeout
+
+        def update(conn: sqlite3.Connection) -> int:
             cursor = conn.execute(
-                "UPDATE queue SET visible_at = ? WHERE receipt = ?",
-                (self._clock() + timeout, receipt),
+                "UPDATE queue_lease SET visible_at = ? WHERE receipt = ?", (visible_at, receipt)
             )
-        return cursor.rowcount > 0
+            return cursor.rowcount
+
+        return self._db.run(update) > 0
 
     def depth(self) -> int:
         """Messages in the queue, visible or in flight (not counting the DLQ)."""
@@ -195,14 +227,17 @@ class SqliteReadingQueue:
     def dlq_redrive(self) -> int:
         """Move every dead letter back to the queue with a fresh receive count."""
         now = self._clock()
-        with self._db.transaction() as conn:
+
+        def redrive(conn: sqlite3.Connection) -> int:
             rows = conn.execute("SELECT seq, message_id, body, sent_at FROM dlq").fetchall()
             conn.executemany(
                 "INSERT INTO queue (message_id, body, sent_at, visible_at) VALUES (?, ?, ?, ?)",
                 [(mid, body, sent, now) for _, mid, body, sent in rows],
             )
             conn.execute("DELETE FROM dlq")
-        return len(rows)
+            return len(rows)
+
+        return self._db.run(redrive)
 
     def _announce_dead_letter(self, letter: DeadLetter) -> None:
         if self._alerts is None:
@@ -223,3 +258,23 @@ class SqliteReadingQueue:
                 details={"message_id": letter.message_id, "receive_count": letter.receive_count},
             )
         )
+
+
+def _deleting(receipts: Sequence[str]) -> Callable[[sqlite3.Connection], int]:
+    """An operation deleting the leased messages of ``receipts``; it returns how many."""
+
+    def delete(conn: sqlite3.Connection) -> int:
+        deleted = 0
+        for start in range(0, len(receipts), _RECEIPT_CHUNK):
+            chunk = list(receipts[start : start + _RECEIPT_CHUNK])
+            marks = ",".join("?" * len(chunk))
+            # ``marks`` is only question marks; the receipts are bound parameters.
+            deleted += conn.execute(
+                "DELETE FROM queue WHERE seq IN "  # noqa: S608
+                f"(SELECT seq FROM queue_lease WHERE receipt IN ({marks}))",
+                chunk,
+            ).rowcount
+            conn.execute(f"DELETE FROM queue_lease WHERE receipt IN ({marks})", chunk)  # noqa: S608
+        return deleted
+
+    return delete
