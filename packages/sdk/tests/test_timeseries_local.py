@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -125,11 +126,13 @@ def test_given_the_readme_example_when_run_then_it_prints_hourly_averages(
     code = block.split("```", 1)[0].replace("http://127.0.0.1:8000/prod", pipeline.endpoint)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(pipeline.credentials_file))
     monkeypatch.setenv("AWS_PROFILE", pipeline.profile)
+    # Two whole hours that end at least an hour ago, inside the example's "last day"
+    first_hour = (int(time.time() * 1000) // HOUR_MS - 3) * HOUR_MS
     with Client(**_options(pipeline)) as client:
         client.ingest_batch(
             {
                 "device_id": "device-123",
-                "timestamp": DAY_START_MS + i * 600_000,
+                "timestamp": first_hour + i * 600_000,
                 "reading_id": f"readme-{i}",
                 "sensor_data": {"temperature": 20 + i},
             }
@@ -141,7 +144,7 @@ def test_given_the_readme_example_when_run_then_it_prints_hourly_averages(
     # THEN it prints one line per hour and the device's total
     lines = capsys.readouterr().out.splitlines()
     assert lines == [
-        f"{DAY_START_MS} 6 22.5 20 25",
-        f"{DAY_START_MS + HOUR_MS} 6 28.5 26 31",
+        f"hour {first_hour} 6 22.5 20 25",
+        f"hour {first_hour + HOUR_MS} 6 28.5 26 31",
         "12 readings in all",
     ]

@@ -129,8 +129,8 @@ def handle_sqs_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # by record like any other, so the error-threshold alert still fires; the event source
     # mapping retries exactly the same messages either way.
     batch = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    # Locally the batch's writes commit together (one fsync instead of one per record); a
-    # failing record still fails alone. On AWS each write is its own call anyway.
+    # Locally the batch's processed writes commit together (one fsync instead of one per
+    # record); a failing record still fails alone. On AWS each write is its own call anyway.
     done: list[tuple[str, list[ProcessedItem]]] = []
     with atomic(adapters):
         response = process_partial_response(
@@ -139,8 +139,9 @@ def handle_sqs_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
             processor=batch,
             context=context,
         )
-        failures = list(response.get("batchItemFailures", []))
-        failures += [{"itemIdentifier": mid} for mid in keep_rollups(done)]
+    # After that commit: the rollups are recomputed from the processed rows as stored.
+    failures = list(response.get("batchItemFailures", []))
+    failures += [{"itemIdentifier": mid} for mid in keep_rollups(done)]
     check_error_threshold(
         failed=len(failures),
         total=len(event.get("Records", [])),

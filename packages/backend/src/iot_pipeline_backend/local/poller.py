@@ -17,7 +17,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -47,8 +46,6 @@ class PollableQueue(Protocol):
     def delete_batch(self, receipts: Sequence[str]) -> int: ...
 
     def settle(self, receipts: Sequence[str]) -> None: ...
-
-    def atomic(self) -> AbstractContextManager[object]: ...
 
     def depth(self) -> int: ...
 
@@ -223,18 +220,19 @@ class QueuePoller:
         if not messages:
             return 0
         context = LocalLambdaContext(deadline=time.monotonic() + config.processing_timeout)
-        # The handler's writes and the deletes of what it processed commit together: a crash
-        # or a failed commit leaves both undone, and the messages reappear after the
-        # visibility timeout (their receive already counted).
-        with self._queue.atomic():
-            try:
-                response = self._handler(sqs_event(messages, region=self._region), context)
-            except Exception:
-                _log.exception("processor failed; the whole batch will be retried")
-                failed = {m.message_id for m in messages}
-            else:
-                failed = failed_message_ids(response, messages)
-            self._queue.settle([m.receipt for m in messages if m.message_id not in failed])
+        # The handler commits its own writes before it returns (its processed rows, then the
+        # rollups it recomputes from them, which must read them committed); the deletes of
+        # what it processed follow, as the event source mapping deletes after the function
+        # returned. A crash in between redelivers those messages after the visibility
+        # timeout (their receive already counted), and processing them again is an upsert.
+        try:
+            response = self._handler(sqs_event(messages, region=self._region), context)
+        except Exception:
+            _log.exception("processor failed; the whole batch will be retried")
+            failed = {m.message_id for m in messages}
+        else:
+            failed = failed_message_ids(response, messages)
+        self._queue.settle([m.receipt for m in messages if m.message_id not in failed])
         return len(messages)
 
     def _receive(self, config: PipelineConfig, count: int) -> list[QueueMessage]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
 from iot_pipeline_backend.adapters.aws._retry import Retrier
@@ -82,11 +81,6 @@ class SqsPolledQueue:
             )
             deleted += len(response.get("Successful", []))
         return deleted
-
-    def atomic(self) -> AbstractContextManager[object]:
-        """Nothing to group: SQS shares no transaction with the tables (the batch's writes
-        are done by the time :meth:`settle` deletes its messages, as the mapping does)."""
-        return nullcontext()
 
     def settle(self, receipts: Sequence[str]) -> None:
         """Delete the messages the processor reported done."""
