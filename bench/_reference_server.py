@@ -110,6 +110,7 @@ class ReferenceIngest:
 def main() -> None:
     import uvicorn
     from iot_pipeline_backend.local.credentials import load_or_create_credentials
+    from iot_pipeline_backend.local.datadir import DataDirLock
     from iot_pipeline_backend.local.runtime import ENDPOINT_FILE
 
     parser = argparse.ArgumentParser()
@@ -117,6 +118,9 @@ def main() -> None:
     parser.add_argument("--region", default="us-east-1")
     args = parser.parse_args()
     args.data_dir.mkdir(parents=True, exist_ok=True)
+    # Own the data dir as the product does: the launcher waits for the lock to name us.
+    lock = DataDirLock(args.data_dir)
+    lock.acquire()
     credentials = load_or_create_credentials(args.data_dir)
     app = ReferenceIngest(
         database=args.data_dir / "reference.db",
@@ -130,7 +134,10 @@ def main() -> None:
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
     signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
     (args.data_dir / ENDPOINT_FILE).write_text(f"http://127.0.0.1:{port}/prod\n")
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    finally:
+        lock.release()
 
 
 if __name__ == "__main__":
