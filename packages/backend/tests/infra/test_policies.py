@@ -5,8 +5,9 @@ The evaluator is ``@cloud-copilot/iam-simulate`` (``policy/``, pinned by its loc
 ``cdk`` nox session runs ``npm ci`` there). Policies are taken from the template with every
 intrinsic resolved to concrete ARNs (``policy_resolution``), as CloudFormation would.
 
-``EXPECTED_CALLS`` is the one list of the AWS calls each function makes, as IAM actions, read
-from the adapters (``adapters/aws``) and the handlers that use them.
+``EXPECTED_CALLS`` are the AWS calls each function's code makes, recorded on moto
+(``policy/recorded_calls.json``, kept by ``test_recorded_calls.py``), plus the calls the
+Lambda runtime and the event source mapping make with its role.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 
 pytest.importorskip("aws_cdk")
 
+from .call_recording import IOT_TOPIC, TLS
 from .conftest import Synthesized
 from .policy_resolution import ACCOUNT, REGION, TemplateValues
 
@@ -28,7 +30,6 @@ pytestmark = pytest.mark.cdk
 
 POLICY_DIR = Path(__file__).parent / "policy"
 SSM_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/aws-ssm-managed-key"
-VIA_SSM = {"kms:ViaService": f"ssm.{REGION}.amazonaws.com", "kms:CallerAccount": ACCOUNT}
 #: The key policy AWS gives the AWS-managed ``aws/ssm`` key: any principal of the account,
 #: through SSM only (the policy such keys show in the KMS console).
 AWS_SSM_KEY_POLICY = {
@@ -55,48 +56,32 @@ AWS_SSM_KEY_POLICY = {
         }
     ],
 }
-TLS = {"aws:SecureTransport": "true"}
 
-#: function → (IAM action, resource, extra request context): every AWS call it makes.
-#: SendMessageBatch is authorized as sqs:SendMessage; the event source mapping's calls
-#: (receive, delete, change visibility, attributes) are made with the processor's role.
-_RUNTIME = [
+Request = tuple[str, str, dict[str, str]]
+#: function → (IAM action, resource, extra request context) of every AWS call its code makes:
+#: recorded on moto by ``test_recorded_calls.py``, mapped to IAM actions there.
+RECORDED = json.loads((POLICY_DIR / "recorded_calls.json").read_text())
+#: Calls the Lambda runtime makes with every function's role (its logs, active tracing),
+#: which no handler makes and so none is recorded.
+_RUNTIME: list[Request] = [
     ("logs:CreateLogStream", "own_log_stream", {}),
     ("logs:PutLogEvents", "own_log_stream", {}),
     ("xray:PutTraceSegments", "*", {}),
     ("xray:PutTelemetryRecords", "*", {}),
 ]
-EXPECTED_CALLS: dict[str, list[tuple[str, str, dict[str, str]]]] = {
-    "ingestion": [
-        ("dynamodb:PutItem", "raw", {}),
-        ("dynamodb:BatchGetItem", "raw", {}),
-        ("dynamodb:GetItem", "raw", {}),
-        ("dynamodb:BatchWriteItem", "raw", {}),  # the undo deletes in batches
-        ("sqs:SendMessage", "queue", TLS),
-        ("ssm:GetParameter", "config", {}),
-        *_RUNTIME,
-    ],
-    "processor": [
-        ("dynamodb:Query", "raw", {}),
-        ("dynamodb:BatchWriteItem", "processed", {}),
-        ("sqs:SendMessage", "queue", TLS),
-        ("sqs:ReceiveMessage", "queue", TLS),
-        ("sqs:DeleteMessage", "queue", TLS),
-        ("sqs:ChangeMessageVisibility", "queue", TLS),
-        ("sqs:GetQueueAttributes", "queue", TLS),
-        ("sns:Publish", "topic", TLS),
-        ("kms:GenerateDataKey", "key", {}),  # SNS encrypts with the topic's key for the caller
-        ("kms:Decrypt", "key", {}),
-        ("ssm:GetParameter", "config", {}),
-        *_RUNTIME,
-    ],
-    "query": [
-        ("dynamodb:Query", "raw", {}),
-        ("dynamodb:Query", "processed", {}),
-        ("ssm:GetParameter", "api_key", {}),
-        ("kms:Decrypt", "ssm_key", VIA_SSM),  # the SecureString, decrypted by SSM
-        *_RUNTIME,
-    ],
+#: The processor's event source mapping polls the queue with the processor's role
+#: (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html#events-sqs-permissions);
+#: the handler only sees the records it delivers.
+_EVENT_SOURCE_MAPPING: list[Request] = [
+    ("sqs:ReceiveMessage", "queue", TLS),
+    ("sqs:DeleteMessage", "queue", TLS),
+    ("sqs:GetQueueAttributes", "queue", TLS),
+]
+EXPECTED_CALLS: dict[str, list[Request]] = {
+    function: [(action, resource, context) for action, resource, context in recorded["iam"]]
+    + _RUNTIME
+    + (_EVENT_SOURCE_MAPPING if function == "processor" else [])
+    for function, recorded in RECORDED.items()
 }
 #: A sample of calls the code never makes; each must be denied.
 NEVER_CALLED: dict[str, list[tuple[str, str, dict[str, str]]]] = {
@@ -111,13 +96,26 @@ NEVER_CALLED: dict[str, list[tuple[str, str, dict[str, str]]]] = {
         ("sns:Publish", "topic", TLS),
         ("ssm:GetParameter", "api_key", {}),
         ("kms:Decrypt", "key", {}),
+        ("iot:Publish", "iot_topic/iot-pipeline/thing-2/readings", {}),
+    ],
+    "mqtt_ingestion": [
+        ("dynamodb:Scan", "raw", {}),
+        ("dynamodb:Query", "raw", {}),
+        ("dynamodb:PutItem", "processed", {}),
+        ("sqs:ReceiveMessage", "queue", TLS),
+        ("ssm:GetParameter", "api_key", {}),
+        ("iot:Publish", "iot_topic/iot-pipeline/thing-2/readings", {}),
+        ("iot:Publish", "iot_topic/other/topic", {}),
+        ("iot:Subscribe", "iot_topic/iot-pipeline/thing-2/errors", {}),
     ],
     "processor": [
         ("dynamodb:Scan", "raw", {}),
         ("dynamodb:GetItem", "raw", {}),
         ("dynamodb:PutItem", "raw", {}),
         ("dynamodb:DeleteItem", "raw", {}),
-        ("dynamodb:Query", "processed", {}),
+        ("dynamodb:UpdateItem", "aggregates", {}),
+        ("dynamodb:DeleteItem", "aggregates", {}),
+        ("dynamodb:GetItem", "processed", {}),
         ("dynamodb:DeleteTable", "processed", {}),
         ("sqs:DeleteQueue", "queue", TLS),
         ("ssm:GetParameter", "api_key", {}),
@@ -127,6 +125,8 @@ NEVER_CALLED: dict[str, list[tuple[str, str, dict[str, str]]]] = {
         ("dynamodb:GetItem", "processed", {}),
         ("dynamodb:PutItem", "raw", {}),
         ("dynamodb:DeleteTable", "raw", {}),
+        ("dynamodb:PutItem", "aggregates", {}),
+        ("dynamodb:GetItem", "aggregates_index", {}),
         ("sqs:SendMessage", "queue", TLS),
         ("ssm:GetParameter", "config", {}),
         ("kms:Decrypt", "ssm_key", {"kms:CallerAccount": ACCOUNT}),  # not through SSM
@@ -175,9 +175,12 @@ class Deployment:
             if p["Queues"] == [{"Ref": queue_id}]
         ]
         table = synth.logical_id
+        aggregates = values.arn(table("AWS::DynamoDB::Table", TableName="aggregates-dev"))
         self.arns = {
             "raw": values.arn(table("AWS::DynamoDB::Table", TableName="raw-sensor-data-dev")),
             "processed": values.arn(table("AWS::DynamoDB::Table", TableName="processed-data-dev")),
+            "aggregates": aggregates,
+            "aggregates_index": f"{aggregates}/index/by-listing",
             "queue": values.arn(queue_id),
             "topic": self.topic_arn,
             "config": f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/iot-pipeline/dev/config",
@@ -187,8 +190,16 @@ class Deployment:
             "*": "*",
         }
 
+    def arn(self, resource: str) -> str:
+        """The ARN of a resource named as the recording names it."""
+        if resource.startswith(IOT_TOPIC):
+            return f"arn:aws:iot:{REGION}:{ACCOUNT}:topic/{resource.removeprefix(IOT_TOPIC)}"
+        return self.arns[resource]
+
     def role_policies(self, function: str) -> list[dict[str, Any]]:
-        role = getattr(self.synth.stack.functions, function).role
+        stack = self.synth.stack
+        owner = stack.iot.ingestion if function == "mqtt_ingestion" else stack.functions
+        role = owner.role if function == "mqtt_ingestion" else getattr(owner, function).role
         role_id = self.synth.stack.get_logical_id(role.node.default_child)
         return [
             {"name": logical_id, "policy": self.values.resolve(props["PolicyDocument"])}
@@ -206,7 +217,7 @@ class Deployment:
         return policies.get(resource)
 
     def log_stream(self, function: str) -> str:
-        name = f"/aws/lambda/data-{function}-dev"
+        name = f"/aws/lambda/{function_name(function)}"
         return f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:log-stream:2026/01/01/abc"
 
     def log_groups(self) -> list[str]:
@@ -214,6 +225,11 @@ class Deployment:
 
     def alarm_names(self) -> list[str]:
         return [str(p["AlarmName"]) for p in self.synth.of_type("AWS::CloudWatch::Alarm").values()]
+
+
+def function_name(function: str) -> str:
+    """The deployed name of a function of the recording."""
+    return "mqtt-ingestion-dev" if function == "mqtt_ingestion" else f"data-{function}-dev"
 
 
 def _simulation(
@@ -248,10 +264,10 @@ def _function_request(
     arn = (
         deployment.log_stream(function)
         if resource == "own_log_stream"
-        else deployment.arns[resource]
+        else deployment.arn(resource)
     )
     return _simulation(
-        principal=f"arn:aws:sts::{ACCOUNT}:assumed-role/{function}-role/data-{function}-dev",
+        principal=f"arn:aws:sts::{ACCOUNT}:assumed-role/{function}-role/{function_name(function)}",
         action=action,
         resource=arn,
         context=context,
