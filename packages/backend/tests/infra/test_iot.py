@@ -74,11 +74,11 @@ def test_the_mqtt_ingestion_may_store_raw_enqueue_and_answer_on_errors_topics_on
     assert granted == {
         **_logs("mqtt-ingestion-dev"),
         **XRAY,
+        # ingestion's raw calls (the same ingest; tests/infra/policy/recorded_calls.json)
         "dynamodb:PutItem": raw,
-        "dynamodb:BatchWriteItem": raw,
-        "dynamodb:ConditionCheckItem": raw,
+        "dynamodb:BatchGetItem": raw,
         "dynamodb:GetItem": raw,
-        "dynamodb:TransactWriteItems": raw,
+        "dynamodb:BatchWriteItem": raw,
         "sqs:SendMessage": {"iot-ingestion-queue-dev", "iot-mqtt-dlq-dev"},
         "sqs:GetQueueAttributes": {"iot-mqtt-dlq-dev"},
         "sqs:GetQueueUrl": {"iot-mqtt-dlq-dev"},

@@ -77,10 +77,14 @@ _EVENT_SOURCE_MAPPING: list[Request] = [
     ("sqs:DeleteMessage", "queue", TLS),
     ("sqs:GetQueueAttributes", "queue", TLS),
 ]
+#: Lambda hands a failed asynchronous invocation to the on-failure destination with the
+#: function's role (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html).
+_ON_FAILURE: dict[str, list[Request]] = {"mqtt_ingestion": [("sqs:SendMessage", "mqtt_dlq", TLS)]}
 EXPECTED_CALLS: dict[str, list[Request]] = {
     function: [(action, resource, context) for action, resource, context in recorded["iam"]]
     + _RUNTIME
     + (_EVENT_SOURCE_MAPPING if function == "processor" else [])
+    + _ON_FAILURE.get(function, [])
     for function, recorded in RECORDED.items()
 }
 #: A sample of calls the code never makes; each must be denied.
@@ -106,7 +110,6 @@ NEVER_CALLED: dict[str, list[tuple[str, str, dict[str, str]]]] = {
         ("ssm:GetParameter", "api_key", {}),
         ("iot:Publish", "iot_topic/iot-pipeline/thing-2/readings", {}),
         ("iot:Publish", "iot_topic/other/topic", {}),
-        ("iot:Subscribe", "iot_topic/iot-pipeline/thing-2/errors", {}),
     ],
     "processor": [
         ("dynamodb:Scan", "raw", {}),
@@ -130,7 +133,7 @@ NEVER_CALLED: dict[str, list[tuple[str, str, dict[str, str]]]] = {
         ("sqs:SendMessage", "queue", TLS),
         ("ssm:GetParameter", "config", {}),
         ("kms:Decrypt", "ssm_key", {"kms:CallerAccount": ACCOUNT}),  # not through SSM
-        ("kms:Decrypt", "key", {}),
+        ("kms:GenerateDataKey", "key", {}),
     ],
 }
 
@@ -182,6 +185,9 @@ class Deployment:
             "aggregates": aggregates,
             "aggregates_index": f"{aggregates}/index/by-listing",
             "queue": values.arn(queue_id),
+            "mqtt_dlq": values.arn(
+                synth.logical_id("AWS::SQS::Queue", QueueName="iot-mqtt-dlq-dev")
+            ),
             "topic": self.topic_arn,
             "config": f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/iot-pipeline/dev/config",
             "api_key": f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/iot-pipeline/dev/api-key",
@@ -374,7 +380,7 @@ def test_cloudwatch_logs_may_use_the_key_for_every_declared_log_group(
     verdicts: dict[str, str], deployment: Deployment
 ) -> None:
     groups = deployment.log_groups()
-    assert len(groups) == 6
+    assert len(groups) == 7  # 4 functions, the api-key writer, API access and execution logs
     for group in groups:
         for action in LOGS_KEY_ACTIONS:
             assert verdicts[f"logs {action} {group}"] == "Allowed", (action, group)
@@ -391,7 +397,8 @@ def test_every_alarm_may_publish_to_the_encrypted_topic(
     verdicts: dict[str, str], deployment: Deployment
 ) -> None:
     names = deployment.alarm_names()
-    assert len(names) == 11  # errors and throttles x 3, 2 tables, DLQ, 5XX, store failures
+    # errors and throttles x 4, 2 tables, 2 DLQs, 5XX, store failures, the MQTT rule's 2
+    assert len(names) == 16
     for name in names:
         for action in ("sns:Publish", "kms:GenerateDataKey", "kms:Decrypt"):
             assert verdicts[f"alarm {action} {ACCOUNT} {name}"] == "Allowed", (action, name)
