@@ -81,7 +81,7 @@ _EVENT_SOURCE_MAPPING: list[Request] = [
 #: function's role (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html).
 _ON_FAILURE: dict[str, list[Request]] = {"mqtt_ingestion": [("sqs:SendMessage", "mqtt_dlq", TLS)]}
 EXPECTED_CALLS: dict[str, list[Request]] = {
-    function: [(action, resource, context) for action, resource, context in recorded["iam"]]
+    function: [(r["action"], r["resource"], r["context"]) for r in recorded["iam"]]
     + _RUNTIME
     + (_EVENT_SOURCE_MAPPING if function == "processor" else [])
     + _ON_FAILURE.get(function, [])
