@@ -120,6 +120,9 @@ NEVER_CALLED: dict[str, list[tuple[str, str, dict[str, str]]]] = {
         ("dynamodb:DeleteItem", "aggregates", {}),
         ("dynamodb:GetItem", "processed", {}),
         ("dynamodb:DeleteTable", "processed", {}),
+        # granted by CDK's SqsEventSource, never called by the mapping: no longer granted
+        ("sqs:ChangeMessageVisibility", "queue", TLS),
+        ("sqs:GetQueueUrl", "queue", TLS),
         ("sqs:DeleteQueue", "queue", TLS),
         ("ssm:GetParameter", "api_key", {}),
     ],
