@@ -16,6 +16,9 @@ from typing import Any
 import pytest
 from iot_pipeline_common import PipelineConfig
 
+# The fault matrix's moto harness, for the recording of each handler's calls.
+from ..faults.conftest import harness  # noqa: F401, TID252
+
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
 #: The config the ``qa`` variant deploys with, so mapping settings visibly come from config.

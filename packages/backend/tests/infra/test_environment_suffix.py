@@ -111,7 +111,7 @@ def test_retain_data_false_lets_destroy_delete_the_tables(qa: Synthesized) -> No
 
 def test_reserved_concurrency_0_leaves_the_functions_unreserved(qa: Synthesized) -> None:
     functions = qa.of_type("AWS::Lambda::Function").values()
-    assert len(functions) == 5  # ingestion, MQTT ingestion, processor, query, api-key writer
+    assert len(functions) == 5  # the four of the pipeline and the api-key writer
     assert all("ReservedConcurrentExecutions" not in f for f in functions)
     (mapping,) = qa.of_type("AWS::Lambda::EventSourceMapping").values()
     assert mapping["ScalingConfig"] == {"MaximumConcurrency": 100}

@@ -74,7 +74,7 @@ def test_the_mqtt_ingestion_may_store_raw_enqueue_and_answer_on_errors_topics_on
     assert granted == {
         **_logs("mqtt-ingestion-dev"),
         **XRAY,
-        # the ingestion function's raw grants: the same ingest path (infra/stack.py)
+        # ingestion's raw calls (the same ingest; tests/infra/policy/recorded_calls.json)
         "dynamodb:PutItem": raw,
         "dynamodb:BatchGetItem": raw,
         "dynamodb:GetItem": raw,

@@ -5,8 +5,9 @@ The evaluator is ``@cloud-copilot/iam-simulate`` (``policy/``, pinned by its loc
 ``cdk`` nox session runs ``npm ci`` there). Policies are taken from the template with every
 intrinsic resolved to concrete ARNs (``policy_resolution``), as CloudFormation would.
 
-``EXPECTED_CALLS`` is the one list of the AWS calls each function makes, as IAM actions, read
-from the adapters (``adapters/aws``) and the handlers that use them.
+``EXPECTED_CALLS`` are the AWS calls each function's code makes, recorded on moto
+(``policy/recorded_calls.json``, kept by ``test_recorded_calls.py``), plus the calls the
+Lambda runtime and the event source mapping make with its role.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 
 pytest.importorskip("aws_cdk")
 
+from .call_recording import IOT_TOPIC, TLS
 from .conftest import Synthesized
 from .policy_resolution import ACCOUNT, REGION, TemplateValues
 
@@ -28,7 +30,6 @@ pytestmark = pytest.mark.cdk
 
 POLICY_DIR = Path(__file__).parent / "policy"
 SSM_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/aws-ssm-managed-key"
-VIA_SSM = {"kms:ViaService": f"ssm.{REGION}.amazonaws.com", "kms:CallerAccount": ACCOUNT}
 #: The key policy AWS gives the AWS-managed ``aws/ssm`` key: any principal of the account,
 #: through SSM only (the policy such keys show in the KMS console).
 AWS_SSM_KEY_POLICY = {
@@ -55,48 +56,36 @@ AWS_SSM_KEY_POLICY = {
         }
     ],
 }
-TLS = {"aws:SecureTransport": "true"}
 
-#: function → (IAM action, resource, extra request context): every AWS call it makes.
-#: SendMessageBatch is authorized as sqs:SendMessage; the event source mapping's calls
-#: (receive, delete, change visibility, attributes) are made with the processor's role.
-_RUNTIME = [
+Request = tuple[str, str, dict[str, str]]
+#: function → (IAM action, resource, extra request context) of every AWS call its code makes:
+#: recorded on moto by ``test_recorded_calls.py``, mapped to IAM actions there.
+RECORDED = json.loads((POLICY_DIR / "recorded_calls.json").read_text())
+#: Calls the Lambda runtime makes with every function's role (its logs, active tracing),
+#: which no handler makes and so none is recorded.
+_RUNTIME: list[Request] = [
     ("logs:CreateLogStream", "own_log_stream", {}),
     ("logs:PutLogEvents", "own_log_stream", {}),
     ("xray:PutTraceSegments", "*", {}),
     ("xray:PutTelemetryRecords", "*", {}),
 ]
-EXPECTED_CALLS: dict[str, list[tuple[str, str, dict[str, str]]]] = {
-    "ingestion": [
-        ("dynamodb:PutItem", "raw", {}),
-        ("dynamodb:BatchGetItem", "raw", {}),
-        ("dynamodb:GetItem", "raw", {}),
-        ("dynamodb:BatchWriteItem", "raw", {}),  # the undo deletes in batches
-        ("sqs:SendMessage", "queue", TLS),
-        ("ssm:GetParameter", "config", {}),
-        *_RUNTIME,
-    ],
-    "processor": [
-        ("dynamodb:Query", "raw", {}),
-        ("dynamodb:BatchWriteItem", "processed", {}),
-        ("sqs:SendMessage", "queue", TLS),
-        ("sqs:ReceiveMessage", "queue", TLS),
-        ("sqs:DeleteMessage", "queue", TLS),
-        ("sqs:ChangeMessageVisibility", "queue", TLS),
-        ("sqs:GetQueueAttributes", "queue", TLS),
-        ("sns:Publish", "topic", TLS),
-        ("kms:GenerateDataKey", "key", {}),  # SNS encrypts with the topic's key for the caller
-        ("kms:Decrypt", "key", {}),
-        ("ssm:GetParameter", "config", {}),
-        *_RUNTIME,
-    ],
-    "query": [
-        ("dynamodb:Query", "raw", {}),
-        ("dynamodb:Query", "processed", {}),
-        ("ssm:GetParameter", "api_key", {}),
-        ("kms:Decrypt", "ssm_key", VIA_SSM),  # the SecureString, decrypted by SSM
-        *_RUNTIME,
-    ],
+#: The processor's event source mapping polls the queue with the processor's role
+#: (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html#events-sqs-permissions);
+#: the handler only sees the records it delivers.
+_EVENT_SOURCE_MAPPING: list[Request] = [
+    ("sqs:ReceiveMessage", "queue", TLS),
+    ("sqs:DeleteMessage", "queue", TLS),
+    ("sqs:GetQueueAttributes", "queue", TLS),
+]
+#: Lambda hands a failed asynchronous invocation to the on-failure destination with the
+#: function's role (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html).
+_ON_FAILURE: dict[str, list[Request]] = {"mqtt_ingestion": [("sqs:SendMessage", "mqtt_dlq", TLS)]}
+EXPECTED_CALLS: dict[str, list[Request]] = {
+    function: [(r["action"], r["resource"], r["context"]) for r in recorded["iam"]]
+    + _RUNTIME
+    + (_EVENT_SOURCE_MAPPING if function == "processor" else [])
+    + _ON_FAILURE.get(function, [])
+    for function, recorded in RECORDED.items()
 }
 #: A sample of calls the code never makes; each must be denied.
 NEVER_CALLED: dict[str, list[tuple[str, str, dict[str, str]]]] = {
@@ -111,14 +100,29 @@ NEVER_CALLED: dict[str, list[tuple[str, str, dict[str, str]]]] = {
         ("sns:Publish", "topic", TLS),
         ("ssm:GetParameter", "api_key", {}),
         ("kms:Decrypt", "key", {}),
+        ("iot:Publish", "iot_topic/iot-pipeline/thing-2/readings", {}),
+    ],
+    "mqtt_ingestion": [
+        ("dynamodb:Scan", "raw", {}),
+        ("dynamodb:Query", "raw", {}),
+        ("dynamodb:PutItem", "processed", {}),
+        ("sqs:ReceiveMessage", "queue", TLS),
+        ("ssm:GetParameter", "api_key", {}),
+        ("iot:Publish", "iot_topic/iot-pipeline/thing-2/readings", {}),
+        ("iot:Publish", "iot_topic/other/topic", {}),
     ],
     "processor": [
         ("dynamodb:Scan", "raw", {}),
         ("dynamodb:GetItem", "raw", {}),
         ("dynamodb:PutItem", "raw", {}),
         ("dynamodb:DeleteItem", "raw", {}),
-        ("dynamodb:Query", "processed", {}),
+        ("dynamodb:UpdateItem", "aggregates", {}),
+        ("dynamodb:DeleteItem", "aggregates", {}),
+        ("dynamodb:GetItem", "processed", {}),
         ("dynamodb:DeleteTable", "processed", {}),
+        # granted by CDK's SqsEventSource, never called by the mapping: no longer granted
+        ("sqs:ChangeMessageVisibility", "queue", TLS),
+        ("sqs:GetQueueUrl", "queue", TLS),
         ("sqs:DeleteQueue", "queue", TLS),
         ("ssm:GetParameter", "api_key", {}),
     ],
@@ -127,10 +131,12 @@ NEVER_CALLED: dict[str, list[tuple[str, str, dict[str, str]]]] = {
         ("dynamodb:GetItem", "processed", {}),
         ("dynamodb:PutItem", "raw", {}),
         ("dynamodb:DeleteTable", "raw", {}),
+        ("dynamodb:PutItem", "aggregates", {}),
+        ("dynamodb:GetItem", "aggregates_index", {}),
         ("sqs:SendMessage", "queue", TLS),
         ("ssm:GetParameter", "config", {}),
         ("kms:Decrypt", "ssm_key", {"kms:CallerAccount": ACCOUNT}),  # not through SSM
-        ("kms:Decrypt", "key", {}),
+        ("kms:GenerateDataKey", "key", {}),
     ],
 }
 
@@ -175,10 +181,16 @@ class Deployment:
             if p["Queues"] == [{"Ref": queue_id}]
         ]
         table = synth.logical_id
+        aggregates = values.arn(table("AWS::DynamoDB::Table", TableName="aggregates-dev"))
         self.arns = {
             "raw": values.arn(table("AWS::DynamoDB::Table", TableName="raw-sensor-data-dev")),
             "processed": values.arn(table("AWS::DynamoDB::Table", TableName="processed-data-dev")),
+            "aggregates": aggregates,
+            "aggregates_index": f"{aggregates}/index/by-listing",
             "queue": values.arn(queue_id),
+            "mqtt_dlq": values.arn(
+                synth.logical_id("AWS::SQS::Queue", QueueName="iot-mqtt-dlq-dev")
+            ),
             "topic": self.topic_arn,
             "config": f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/iot-pipeline/dev/config",
             "api_key": f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/iot-pipeline/dev/api-key",
@@ -187,8 +199,16 @@ class Deployment:
             "*": "*",
         }
 
+    def arn(self, resource: str) -> str:
+        """The ARN of a resource named as the recording names it."""
+        if resource.startswith(IOT_TOPIC):
+            return f"arn:aws:iot:{REGION}:{ACCOUNT}:topic/{resource.removeprefix(IOT_TOPIC)}"
+        return self.arns[resource]
+
     def role_policies(self, function: str) -> list[dict[str, Any]]:
-        role = getattr(self.synth.stack.functions, function).role
+        stack = self.synth.stack
+        owner = stack.iot.ingestion if function == "mqtt_ingestion" else stack.functions
+        role = owner.role if function == "mqtt_ingestion" else getattr(owner, function).role
         role_id = self.synth.stack.get_logical_id(role.node.default_child)
         return [
             {"name": logical_id, "policy": self.values.resolve(props["PolicyDocument"])}
@@ -206,7 +226,7 @@ class Deployment:
         return policies.get(resource)
 
     def log_stream(self, function: str) -> str:
-        name = f"/aws/lambda/data-{function}-dev"
+        name = f"/aws/lambda/{function_name(function)}"
         return f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:log-stream:2026/01/01/abc"
 
     def log_groups(self) -> list[str]:
@@ -214,6 +234,11 @@ class Deployment:
 
     def alarm_names(self) -> list[str]:
         return [str(p["AlarmName"]) for p in self.synth.of_type("AWS::CloudWatch::Alarm").values()]
+
+
+def function_name(function: str) -> str:
+    """The deployed name of a function of the recording."""
+    return "mqtt-ingestion-dev" if function == "mqtt_ingestion" else f"data-{function}-dev"
 
 
 def _simulation(
@@ -248,10 +273,10 @@ def _function_request(
     arn = (
         deployment.log_stream(function)
         if resource == "own_log_stream"
-        else deployment.arns[resource]
+        else deployment.arn(resource)
     )
     return _simulation(
-        principal=f"arn:aws:sts::{ACCOUNT}:assumed-role/{function}-role/data-{function}-dev",
+        principal=f"arn:aws:sts::{ACCOUNT}:assumed-role/{function}-role/{function_name(function)}",
         action=action,
         resource=arn,
         context=context,
@@ -358,7 +383,7 @@ def test_cloudwatch_logs_may_use_the_key_for_every_declared_log_group(
     verdicts: dict[str, str], deployment: Deployment
 ) -> None:
     groups = deployment.log_groups()
-    assert len(groups) == 6
+    assert len(groups) == 7  # 4 functions, the api-key writer, API access and execution logs
     for group in groups:
         for action in LOGS_KEY_ACTIONS:
             assert verdicts[f"logs {action} {group}"] == "Allowed", (action, group)
@@ -375,7 +400,8 @@ def test_every_alarm_may_publish_to_the_encrypted_topic(
     verdicts: dict[str, str], deployment: Deployment
 ) -> None:
     names = deployment.alarm_names()
-    assert len(names) == 11  # errors and throttles x 3, 2 tables, DLQ, 5XX, store failures
+    # errors and throttles x 4, 2 tables, 2 DLQs, 5XX, store failures, the MQTT rule's 2
+    assert len(names) == 16
     for name in names:
         for action in ("sns:Publish", "kms:GenerateDataKey", "kms:Decrypt"):
             assert verdicts[f"alarm {action} {ACCOUNT} {name}"] == "Allowed", (action, name)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import AssetHashType, Duration, RemovalPolicy
+from aws_cdk import AssetHashType, Duration, Names, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -21,6 +20,9 @@ from iot_pipeline_backend.infra.aws_platform import (
 )
 from iot_pipeline_backend.infra.bundling import Bundle
 from iot_pipeline_backend.infra.deployment import DeploymentSettings
+
+#: What the processor's event source mapping calls on the queue, with the processor's role.
+EVENT_SOURCE_MAPPING_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
 
 
 class PipelineFunction(Construct):
@@ -156,13 +158,22 @@ class PipelineFunctions(Construct):
             "Query", name=names.query_function, module="query", timeout=api_timeout
         )
         window = config.batching_window_seconds
-        self.processor.function.add_event_source(
-            event_sources.SqsEventSource(
-                queue,
-                batch_size=config.batch_size,
-                max_batching_window=Duration.seconds(window) if window else None,
-                report_batch_item_failures=True,
-                max_concurrency=settings.queue_max_concurrency,
+        # The mapping SqsEventSource would create (same construct id, so the same logical
+        # id), without its grantConsumeMessages: that also grants ChangeMessageVisibility and
+        # GetQueueUrl, which the mapping never calls. It polls with the function's role and
+        # needs these three:
+        # https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html#events-sqs-permissions
+        self.processor.function.add_event_source_mapping(
+            f"SqsEventSource:{Names.node_unique_id(queue.node)}",
+            event_source_arn=queue.queue_arn,
+            batch_size=config.batch_size,
+            max_batching_window=Duration.seconds(window) if window else None,
+            report_batch_item_failures=True,
+            max_concurrency=settings.queue_max_concurrency,
+        )
+        self.processor.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=list(EVENT_SOURCE_MAPPING_ACTIONS), resources=[queue.queue_arn]
             )
         )
 

@@ -24,13 +24,13 @@ from iot_pipeline_backend.infra.storage import ReadingStorage
 from iot_pipeline_backend.infra.timeseries import TimeSeriesStorage, add_device_routes
 
 #: The AWS calls each function makes, as IAM actions (docs/deploy.md "Permissions"). Nothing
-#: else is granted; the policy evaluation test asks an IAM simulator about each of them.
-#: SendMessageBatch is authorized as sqs:SendMessage; TransactWriteItems (no IAM action of
-#: its own) as the action of each item in it, here PutItem.
+#: else is granted; the policy evaluation test asks an IAM simulator about each call the
+#: handlers were recorded making on moto (tests/infra/policy/recorded_calls.json).
+#: SendMessageBatch is authorized as sqs:SendMessage.
 INGESTION_RAW_ACTIONS = (
     "dynamodb:PutItem",  # conditional put of a reading and of its idempotency marker
     "dynamodb:BatchGetItem",  # the stored originals of repeated readings
-    "dynamodb:GetItem",
+    "dynamodb:GetItem",  # the original of a concurrent repeat, or of a put whose reply was lost
     "dynamodb:BatchWriteItem",  # compensation: deletes the readings that could not be queued
 )
 PROCESSOR_RAW_ACTIONS = ("dynamodb:Query",)  # POST /process reads the range it replays

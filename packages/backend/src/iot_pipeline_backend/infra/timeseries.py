@@ -82,7 +82,9 @@ class TimeSeriesStorage(Construct):
         # A put inside TransactWriteItems is authorised as dynamodb:PutItem:
         # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html
         _allow(processor, PROCESSOR_AGGREGATE_ACTIONS, table)
-        _allow(query, QUERY_AGGREGATE_ACTIONS, table, index)
+        _allow(query, QUERY_AGGREGATE_ACTIONS, table)
+        # GET /devices reads the listing index; GetItem and BatchGetItem do not read indexes.
+        _allow(query, ["dynamodb:Query"], index)
         # A table under a customer-managed key is read through DynamoDB's use of the key on
         # the caller's behalf, which needs the caller's kms:Decrypt (the processor already
         # holds Decrypt and GenerateDataKey on this key for the queue):
