@@ -121,6 +121,7 @@ def main() -> None:
     # Own the data dir as the product does: the launcher waits for the lock to name us.
     lock = DataDirLock(args.data_dir)
     lock.acquire()
+    lock.record_owner()
     credentials = load_or_create_credentials(args.data_dir)
     app = ReferenceIngest(
         database=args.data_dir / "reference.db",
