@@ -185,7 +185,7 @@ def run(*, quick: bool) -> list[Figure]:
 
     from iot_pipeline_backend.adapters.local import DATABASE_FILE, LocalAdapters
     from iot_pipeline_backend.handlers.runtime import use_adapters
-    from iot_pipeline_backend.local.runtime import point_handlers_at
+    from iot_pipeline_backend.local.environment import point_handlers_at
 
     sizes = [1_000, 10_000] if quick else [10_000, 100_000, 1_000_000]
     rounds, per_round = (2, 25) if quick else (8, 50)

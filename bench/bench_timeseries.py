@@ -102,7 +102,7 @@ def run(*, quick: bool) -> list[Figure]:
 
     from iot_pipeline_backend.adapters.local import LocalAdapters
     from iot_pipeline_backend.handlers.runtime import use_adapters
-    from iot_pipeline_backend.local.runtime import point_handlers_at
+    from iot_pipeline_backend.local.environment import point_handlers_at
 
     hours = 2 if quick else HOURS
     readings = hours * 3600

@@ -13,13 +13,13 @@ import click
 
 from iot_pipeline_backend.errors import ConfigError, SettingsError
 from iot_pipeline_backend.local.datadir import unusable_path_message
+from iot_pipeline_backend.local.environment import Backend
 from iot_pipeline_backend.local.logs import configure_logging
 from iot_pipeline_backend.local.runtime import (
     DEFAULT_DATA_DIR,
     DEFAULT_HOST,
     DEFAULT_PORT,
     DEFAULT_REGION,
-    Backend,
     LocalPipeline,
 )
 

@@ -11,13 +11,12 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
-import os
 import socket
 import threading
 import time
 from collections.abc import Generator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from iot_pipeline_common import limits
@@ -36,6 +35,11 @@ from iot_pipeline_backend.handlers.runtime import use_adapters
 from iot_pipeline_backend.local.auth import SigV4Verifier
 from iot_pipeline_backend.local.credentials import LocalCredentials, load_or_create_credentials
 from iot_pipeline_backend.local.datadir import DataDirLock, prepare_data_dir
+from iot_pipeline_backend.local.environment import (
+    Backend,
+    point_handlers_at,
+    restore_environment,
+)
 from iot_pipeline_backend.local.gateway import HEALTH_PATH, Gateway, Route
 from iot_pipeline_backend.local.logs import LOGGER_NAME
 from iot_pipeline_backend.local.poller import DEFAULT_REGION, PollableQueue, QueuePoller
@@ -58,11 +62,6 @@ FUNCTION_NAMES = {
 
 _log = logging.getLogger(f"{LOGGER_NAME}.runtime")
 
-#: ``local``: SQLite in the data directory. ``aws``: the AWS adapters, configured like a
-#: Lambda function by the environment (table, queue, topic, parameter names; credentials;
-#: ``AWS_ENDPOINT_URL`` for an emulator), with the poller receiving from the SQS queue.
-Backend = Literal["local", "aws"]
-
 
 class _GatewayServer(uvicorn.Server):
     """uvicorn without its own signal handling: the runtime owns SIGINT/SIGTERM."""
@@ -75,32 +74,6 @@ class _GatewayServer(uvicorn.Server):
 def validate_config(data_dir: Path) -> None:
     """Raise :class:`ConfigError` naming the bad key when ``config.json`` is invalid."""
     JsonFileConfigSource(data_dir / CONFIG_FILE).load_config()
-
-
-def point_handlers_at(
-    data_dir: Path, *, region: str, backend: Backend = "local"
-) -> dict[str, str | None]:
-    """Set the environment the handlers read (the same variables the CDK stack sets).
-
-    Returns the previous values, for :func:`restore_environment`.
-    """
-    wanted = {
-        settings.ENV_BACKEND: backend,
-        settings.ENV_DATA_DIR: str(data_dir),
-        "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION") or region,
-    }
-    previous = {name: os.environ.get(name) for name in wanted}
-    os.environ.update(wanted)
-    return previous
-
-
-def restore_environment(previous: dict[str, str | None]) -> None:
-    """Undo :func:`point_handlers_at` (an embedding process gets its environment back)."""
-    for name, value in previous.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
 
 
 def lambda_routes() -> list[Route]:
