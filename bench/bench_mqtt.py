@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from _support import Server, running_server
-from bench_local import Senders, _reading, _single_bodies
+from _workload import Senders, reading
+from bench_local import _single_bodies
 from run import Figure
 
 IN_FLIGHT = 8
@@ -82,7 +83,7 @@ class Devices:
             for n in itertools.count():
                 if (until is not None and time.perf_counter() >= until) or n == each:
                     break
-                body = _reading(offset + index * 1_000_000 + n, device_id=name, rng=rng)
+                body = reading(offset + index * 1_000_000 + n, device_id=name, rng=rng)
                 info = client.publish(f"iot-pipeline/{name}/readings", json.dumps(body), qos=1)
                 info.wait_for_publish(timeout=60)
                 if not info.is_published():

@@ -79,3 +79,23 @@ def test_given_a_failed_module_when_the_table_is_rendered_then_it_shows_the_fail
 
     assert "| query page | 3.00 ms | at 10k rows: 2.00 ms | 1.50× | ≤ 1.5× | yes |" in page
     assert "| bench_broken | **failed** | – | – | – | **no** | RuntimeError: boom |" in page
+
+
+def test_given_every_benchmark_module_when_imported_then_it_loads() -> None:
+    # The benchmarks not run above (import, MQTT, scale, SDK, simulator) still must not rot:
+    # each module loads in a fresh interpreter with bench/ on the path, as run.py loads them.
+    modules = sorted(p.stem for p in (ROOT / "bench").glob("bench_*.py"))
+    assert "bench_mqtt" in modules
+    probe = (
+        "import importlib, sys; sys.path.insert(0, 'bench'); "
+        "[importlib.import_module(m) for m in sys.argv[1:]]"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", probe, *modules],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
