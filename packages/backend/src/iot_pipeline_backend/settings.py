@@ -18,6 +18,8 @@ from iot_pipeline_backend.errors import SettingsError
 #: Environment variable names, in one place (the CDK stack imports these too).
 ENV_BACKEND = "IOT_PIPELINE_BACKEND"
 ENV_ENVIRONMENT = "IOT_PIPELINE_ENV"
+#: The environment suffix when ``IOT_PIPELINE_ENV`` is unset (as the CDK app defaults it).
+DEFAULT_ENVIRONMENT = "dev"
 ENV_DATA_DIR = "IOT_PIPELINE_DATA_DIR"
 ENV_RAW_TABLE = "RAW_TABLE_NAME"
 ENV_PROCESSED_TABLE = "PROCESSED_TABLE_NAME"
@@ -34,7 +36,7 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     backend: Literal["aws", "local"] = "local"
-    environment: str = "dev"
+    environment: str = DEFAULT_ENVIRONMENT
     data_dir: Path = Path(".iot-pipeline")
     raw_table_name: str | None = None
     processed_table_name: str | None = None

@@ -200,6 +200,20 @@ def emitted_metrics(stdout: str) -> dict[str, float]:
     return totals
 
 
+def emitted_dimensions(stdout: str, metric: str) -> list[dict[str, str]]:
+    """The dimension values of each EMF line in ``stdout`` that carries ``metric``."""
+    found: list[dict[str, str]] = []
+    for line in stdout.splitlines():
+        if not line.startswith("{") or '"_aws"' not in line:
+            continue
+        document = json.loads(line)
+        for directive in document["_aws"]["CloudWatchMetrics"]:
+            if any(m["Name"] == metric for m in directive["Metrics"]):
+                for names in directive["Dimensions"]:
+                    found.append({name: document[name] for name in names})
+    return found
+
+
 def header(response: dict[str, Any], name: str) -> str:
     """A response header, from ``headers`` or ``multiValueHeaders`` (Powertools uses both)."""
     single = (response.get("headers") or {}).get(name)

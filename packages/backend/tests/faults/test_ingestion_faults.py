@@ -18,7 +18,7 @@ from iot_pipeline_backend.handlers.http import MAYBE_STORED, NOTHING_STORED
 
 # The handler suites' real-shaped event builders, shared rather than copied.
 from ..handlers.conftest import api_event  # noqa: TID252
-from .conftest import Harness, emitted_metrics, header
+from .conftest import Harness, emitted_dimensions, emitted_metrics, header
 
 T0 = 1_705_314_600_000
 #: Each key shape once or more: device timestamp + reading_id (the SDK's), reading_id alone,
@@ -105,7 +105,12 @@ def test_given_a_failing_boundary_then_the_invariants_hold_and_a_retry_completes
     if mode == "once" and operation in RETRIED:
         assert response["statusCode"] == 200  # one failure is absorbed by the retry layer
     if response["statusCode"] == 503:
-        assert emitted_metrics(capsys.readouterr().out).get("StoreFailures") == 1
+        out = capsys.readouterr().out
+        assert emitted_metrics(out).get("StoreFailures") == 1
+        # AND it carries the dimensions the deployment's alarm watches (tests/infra/test_alarms)
+        assert emitted_dimensions(out, "StoreFailures") == [
+            {"service": "iot-pipeline", "environment": "dev"}
+        ]
     # AND once the fault is gone, the client's retry stores each reading once, all queued
     harness.clear()
     retry = _ingest(harness)

@@ -92,9 +92,19 @@ def test_store_failures_alarm_watches_the_metric_the_handlers_emit(dev: Synthesi
     from iot_pipeline_backend.handlers import observability
 
     alarm = _alarm(dev, "iot-pipeline-dev-store-failures")
-    # The handlers' Metrics object names the namespace and the service dimension.
+    # The handlers' Metrics object names the namespace and the dimensions: the service, and
+    # the environment from the variable the stack gives every function.
     assert alarm["Namespace"] == observability.METRICS_NAMESPACE
-    assert alarm["Dimensions"] == [{"Name": "service", "Value": observability.SERVICE}]
+    [function] = [
+        f
+        for f in dev.of_type("AWS::Lambda::Function").values()
+        if f["FunctionName"] == "data-ingestion-dev"
+    ]
+    environment = function["Environment"]["Variables"][observability.ENV_ENVIRONMENT]
+    assert sorted(alarm["Dimensions"], key=lambda d: d["Name"]) == [
+        {"Name": observability.ENVIRONMENT_DIMENSION, "Value": environment},
+        {"Name": "service", "Value": observability.SERVICE},
+    ]
     assert (alarm["MetricName"], alarm["Statistic"], alarm["Period"]) == (
         "StoreFailures",
         "Sum",

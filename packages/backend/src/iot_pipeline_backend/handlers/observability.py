@@ -28,12 +28,23 @@ from aws_lambda_powertools.metrics import MetricUnit  # noqa: E402
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled  # noqa: E402
 
 from iot_pipeline_backend import deadline  # noqa: E402
+from iot_pipeline_backend.settings import (  # noqa: E402
+    DEFAULT_ENVIRONMENT,
+    ENV_ENVIRONMENT,
+)
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
+#: Every metric also carries the deployment's environment suffix (the stack sets
+#: ``IOT_PIPELINE_ENV``), so one deployment's alarms never count another's failures in the
+#: same account and region.
+ENVIRONMENT_DIMENSION = "environment"
+metrics.set_default_dimensions(
+    **{ENVIRONMENT_DIMENSION: os.environ.get(ENV_ENVIRONMENT, DEFAULT_ENVIRONMENT)}
+)
 
 __all__ = ["count", "lambda_entry", "logger", "metrics", "tracer"]
 

@@ -128,7 +128,11 @@ class PipelineAlarms(Construct):
             metric=cloudwatch.Metric(
                 namespace=constants.METRICS_NAMESPACE,
                 metric_name=constants.STORE_FAILURES_METRIC,
-                dimensions_map={"service": constants.METRICS_SERVICE},
+                # The handlers' dimensions: service and this deployment's environment.
+                dimensions_map={
+                    "service": constants.METRICS_SERVICE,
+                    "environment": settings.environment_suffix,
+                },
                 period=_PERIOD,
                 statistic="Sum",
             ),
