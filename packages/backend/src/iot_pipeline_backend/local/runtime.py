@@ -277,11 +277,10 @@ class LocalPipeline:
 
     def health(self) -> dict[str, Any]:
         """``ok``, or ``degraded`` with the reason (a config.json change that does not validate)."""
-        adapters = self._adapters
         # The config's last problem and the queue depth are the local adapters' (a runtime
-        # in front of AWS resources has neither to report).
-        problem: str | None = getattr(getattr(adapters, "config", None), "problem", None)
-        depth = getattr(getattr(adapters, "queue", None), "depth", None)
+        # in front of AWS resources has neither to report), as the dashboard's figures are.
+        local = self._adapters if isinstance(self._adapters, LocalAdapters) else None
+        problem = local.config.problem if local is not None else None
         return {
             "status": "ok" if problem is None else "degraded",
             "config": {
@@ -289,7 +288,7 @@ class LocalPipeline:
                 "valid": problem is None,
                 "error": problem,
             },
-            "queue_depth": depth() if depth is not None else None,
+            "queue_depth": local.queue.depth() if local is not None else None,
         }
 
     def wait_idle(self, timeout: float = 30.0) -> bool:

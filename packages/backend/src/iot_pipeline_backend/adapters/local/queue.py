@@ -15,7 +15,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from iot_pipeline_common.models import RawItem
@@ -105,10 +104,6 @@ class SqliteReadingQueue:
         self._db.after_commit(self._announce_sent)
         return ids
 
-    def atomic(self) -> AbstractContextManager[None]:
-        """Group this thread's queue and store writes into one commit (the poller's settle)."""
-        return self._db.unit()
-
     def wait_for_messages(self, timeout: float) -> None:
         """Block until a message is sent from this process, or ``timeout`` seconds pass."""
         with self._sent:
@@ -188,7 +183,7 @@ class SqliteReadingQueue:
         return self._db.run(_deleting(receipts))
 
     def settle(self, receipts: Sequence[str]) -> None:
-        """Delete received messages with the current unit (the batch's processed rows)."""
+        """Delete received messages (with the current unit when one is open, else at once)."""
         if receipts:
             self._db.defer(_deleting(receipts))
 
