@@ -208,6 +208,11 @@ class DevicePage:
 class TimeSeriesStore(Protocol):
     """Minute rollups and device records, kept by the processor, read by queries."""
 
+    #: True when storing processed readings also keeps their rollups and device records, in
+    #: the same write (SQLite, whose writer holds the tables still); False when the
+    #: processor must recompute them afterwards with ``maintain_rollups`` (DynamoDB).
+    rolls_up_on_store: bool
+
     def rollups(
         self, *, device_id: str, span: int, start: int, end: int, descending: bool
     ) -> Iterator[Rollup]:

@@ -103,6 +103,8 @@ def keep_rollups(done: list[tuple[str, list[ProcessedItem]]]) -> list[str]:
     then message by message, so one device that cannot be rolled up fails only its own.
     """
     timeseries = current_adapters().timeseries
+    if timeseries.rolls_up_on_store:
+        return []  # kept in the commit of the processed rows already
     try:
         maintain_rollups([item for _, items in done for item in items], timeseries=timeseries)
         return []
@@ -139,7 +141,8 @@ def handle_sqs_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
             processor=batch,
             context=context,
         )
-    # After that commit: the rollups are recomputed from the processed rows as stored.
+    # After that commit: the rollups are recomputed from the processed rows as stored
+    # (where the store does not keep them in that commit itself).
     failures = list(response.get("batchItemFailures", []))
     failures += [{"itemIdentifier": mid} for mid in keep_rollups(done)]
     check_error_threshold(

@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -46,6 +47,10 @@ class PollableQueue(Protocol):
     def delete_batch(self, receipts: Sequence[str]) -> int: ...
 
     def settle(self, receipts: Sequence[str]) -> None: ...
+
+    def processing(self) -> AbstractContextManager[object]:
+        """A block whose writes (the handler's and :meth:`settle`'s) commit together."""
+        ...
 
     def depth(self) -> int: ...
 
@@ -220,19 +225,20 @@ class QueuePoller:
         if not messages:
             return 0
         context = LocalLambdaContext(deadline=time.monotonic() + config.processing_timeout)
-        # The handler commits its own writes before it returns (its processed rows, then the
-        # rollups it recomputes from them, which must read them committed); the deletes of
-        # what it processed follow, as the event source mapping deletes after the function
-        # returned. A crash in between redelivers those messages after the visibility
-        # timeout (their receive already counted), and processing them again is an upsert.
-        try:
-            response = self._handler(sqs_event(messages, region=self._region), context)
-        except Exception:
-            _log.exception("processor failed; the whole batch will be retried")
-            failed = {m.message_id for m in messages}
-        else:
-            failed = failed_message_ids(response, messages)
-        self._queue.settle([m.receipt for m in messages if m.message_id not in failed])
+        # The handler's writes (processed rows with their rollups) and the deletes of what it
+        # processed commit together when the block ends, as one transaction: a crash before
+        # it leaves every message to be redelivered after the visibility timeout (its receive
+        # already counted), a crash after it leaves nothing to redo. A failed commit fails
+        # the whole batch the same way (``_run`` logs it).
+        with self._queue.processing():
+            try:
+                response = self._handler(sqs_event(messages, region=self._region), context)
+            except Exception:
+                _log.exception("processor failed; the whole batch will be retried")
+                failed = {m.message_id for m in messages}
+            else:
+                failed = failed_message_ids(response, messages)
+            self._queue.settle([m.receipt for m in messages if m.message_id not in failed])
         return len(messages)
 
     def _receive(self, config: PipelineConfig, count: int) -> list[QueueMessage]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
 from iot_pipeline_backend.adapters.aws._retry import Retrier
@@ -85,6 +86,10 @@ class SqsPolledQueue:
     def settle(self, receipts: Sequence[str]) -> None:
         """Delete the messages the processor reported done."""
         self.delete_batch(receipts)
+
+    def processing(self) -> AbstractContextManager[object]:
+        """Nothing to group: each AWS write is its own call, as under the managed poller."""
+        return nullcontext()
 
     def depth(self) -> int:
         """Messages waiting or in flight (SQS's approximate counts)."""

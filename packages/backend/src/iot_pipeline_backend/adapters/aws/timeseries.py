@@ -168,6 +168,9 @@ def _device_of(item: dict[str, Any]) -> DeviceRecord:
 class DynamoTimeSeriesStore:
     """The aggregates table: minute rollups and device records."""
 
+    #: The processor recomputes the rollups after each batch (``maintain_rollups``).
+    rolls_up_on_store = False
+
     def __init__(
         self,
         client: DynamoDBClient,

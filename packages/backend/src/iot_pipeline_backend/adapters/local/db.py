@@ -70,6 +70,20 @@ CREATE TABLE IF NOT EXISTS dlq (
     receive_count INTEGER NOT NULL,
     moved_at      REAL NOT NULL
 );
+-- Minute and hour rollups and device records (``timeseries.py``), written with the
+-- processed rows they count (``fold.py``).
+CREATE TABLE IF NOT EXISTS rollups (
+    device_id   TEXT NOT NULL,
+    span        INTEGER NOT NULL,
+    start       INTEGER NOT NULL,
+    item        TEXT NOT NULL,
+    PRIMARY KEY (device_id, span, start)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS devices (
+    device_id   TEXT NOT NULL PRIMARY KEY,
+    version     INTEGER NOT NULL,
+    item        TEXT NOT NULL
+) WITHOUT ROWID;
 """
 
 

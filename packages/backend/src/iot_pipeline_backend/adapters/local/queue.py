@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from iot_pipeline_common.models import RawItem
@@ -186,6 +187,10 @@ class SqliteReadingQueue:
         """Delete received messages (with the current unit when one is open, else at once)."""
         if receipts:
             self._db.defer(_deleting(receipts))
+
+    def processing(self) -> AbstractContextManager[object]:
+        """A unit for the poller: the processor's writes and :meth:`settle` commit together."""
+        return self._db.unit()
 
     def change_visibility(self, receipt: str, timeout: float) -> bool:
         """Make a received message visible again after ``timeout`` seconds (0 = now)."""

@@ -11,6 +11,7 @@ from iot_pipeline_common import keys
 from iot_pipeline_common.models import ProcessedItem, RawItem
 
 from iot_pipeline_backend.adapters.local.db import Database
+from iot_pipeline_backend.adapters.local.fold import ProcessedWrite
 from iot_pipeline_backend.ports import KeySource, StoredPage
 
 _ItemT = TypeVar("_ItemT", RawItem, ProcessedItem)
@@ -177,17 +178,15 @@ class SqliteProcessedReadingStore:
         self._db = db
 
     def store_processed_readings(self, readings: Sequence[ProcessedItem]) -> None:
-        """Upsert every reading in one transaction (with the current unit, if any)."""
+        """Upsert every reading with its rollups in one write (with the current unit, if any).
+
+        The minute and hour rollups and the device records of the readings commit with them
+        (``fold.py``), so the processor has no rollup step to run after this store.
+        """
         rows = [
             (r.device_id, keys.sort_key(r.timestamp, r.reading_id), _to_json(r)) for r in readings
         ]
-
-        def upsert(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "INSERT OR REPLACE INTO processed (device_id, sk, item) VALUES (?, ?, ?)", rows
-            )
-
-        self._db.defer(upsert)
+        self._db.defer(ProcessedWrite(readings, rows))
 
     def query_processed(
         self,

@@ -25,25 +25,11 @@ from iot_pipeline_backend.ports import (
     Rollup,
 )
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS rollups (
-    device_id   TEXT NOT NULL,
-    span        INTEGER NOT NULL,
-    start       INTEGER NOT NULL,
-    item        TEXT NOT NULL,
-    PRIMARY KEY (device_id, span, start)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS devices (
-    device_id   TEXT NOT NULL PRIMARY KEY,
-    version     INTEGER NOT NULL,
-    item        TEXT NOT NULL
-) WITHOUT ROWID;
-"""
 #: Rollups fetched per SQL statement while a query iterates (a day of minutes is 1,440).
 _CHUNK = 1500
 
 
-def _encode_rollup(rollup: Rollup) -> str:
+def encode_rollup(rollup: Rollup) -> str:
     fields = {
         name: [s.count, str(s.min), str(s.max), str(s.sum)] for name, s in rollup.fields.items()
     }
@@ -59,7 +45,7 @@ def _encode_rollup(rollup: Rollup) -> str:
     return json.dumps(doc, separators=(",", ":"))
 
 
-def _decode_rollup(device_id: str, span: int, start: int, text: str) -> Rollup:
+def decode_rollup(device_id: str, span: int, start: int, text: str) -> Rollup:
     doc: dict[str, Any] = json.loads(text)
     return Rollup(
         device_id=device_id,
@@ -103,12 +89,16 @@ def _decode_device(device_id: str, version: int, text: str) -> DeviceRecord:
 
 
 class SqliteTimeSeriesStore:
-    """Tables ``rollups`` (device, span, start) and ``devices`` (device)."""
+    """Tables ``rollups`` (device, span, start) and ``devices`` (device).
+
+    The processed store keeps them, in the commit of the rows they count (``fold.py``).
+    """
+
+    #: Storing processed readings keeps their rollups (the processor skips its rollup step).
+    rolls_up_on_store = True
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        with db.reading() as conn:
-            conn.executescript(SCHEMA)
 
     def rollups(
         self, *, device_id: str, span: int, start: int, end: int, descending: bool
@@ -124,7 +114,7 @@ class SqliteTimeSeriesStore:
             with self._db.reading() as conn:
                 rows = conn.execute(sql, (device_id, span, start, end, cursor, _CHUNK)).fetchall()
             for first, item in rows:
-                yield _decode_rollup(device_id, span, first, item)
+                yield decode_rollup(device_id, span, first, item)
             if len(rows) < _CHUNK:
                 return
             cursor = rows[-1][0]
@@ -186,7 +176,7 @@ class SqliteTimeSeriesStore:
                 raise RollupConflictError(device.device_id)
             conn.executemany(
                 "INSERT OR REPLACE INTO rollups (device_id, span, start, item) VALUES (?, ?, ?, ?)",
-                [(r.device_id, r.span, r.start, _encode_rollup(r)) for r in rollups],
+                [(r.device_id, r.span, r.start, encode_rollup(r)) for r in rollups],
             )
             conn.execute(
                 "INSERT OR REPLACE INTO devices (device_id, version, item) VALUES (?, ?, ?)",

@@ -1,0 +1,281 @@
+"""Processed rows and their rollups in one write: the local processor's commit.
+
+Every local write runs on the one writer connection inside ``BEGIN IMMEDIATE``, so while an
+operation runs no other writer, thread or process, can change the tables. That makes an
+incremental rollup exact here, where on DynamoDB it is not: the operation asks which of its
+readings are not stored yet, upserts the rows, and adds only those to their minute, their
+hour and their device record, in the transaction that stores the rows. Processed rows never
+commit without their rollups, so there is nothing to recompute after a crash, and a batch
+costs no read of the readings it already holds in memory (``maintain_rollups``, the AWS path,
+reads every touched minute back because it cannot hold the table still).
+
+A minute whose stored rollup counts fewer readings than the table held before this write (a
+data directory written by an older version, which kept rollups in a commit of their own) is
+recomputed from its rows instead, and its hour from its minutes: such a minute heals at its
+next write, as ``maintain_rollups`` heals it. A minute whose rows retention removed keeps the
+rollup it had, as there too.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from iot_pipeline_common import keys
+from iot_pipeline_common.models import ProcessedItem
+
+from iot_pipeline_backend.adapters.local.timeseries import decode_rollup, encode_rollup
+from iot_pipeline_backend.domain.timeseries.rollups import (
+    HOUR_MS,
+    MINUTE_MS,
+    hour_of,
+    minute_of,
+)
+from iot_pipeline_backend.domain.timeseries.stats import merge_rollups, rollup_of
+from iot_pipeline_backend.ports import FLAT_SENSORS, ReadingValues, Rollup
+
+#: (device_id, start) pairs per lookup statement (two bound parameters each).
+_CHUNK = 400
+
+_Key = tuple[str, str]  # (device_id, sk)
+_Span = tuple[str, int]  # (device_id, start of a minute or an hour)
+
+
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    device_id: str
+    sk: str
+    row: str
+    values: ReadingValues
+
+
+def values_of(item: ProcessedItem, sk: str) -> ReadingValues:
+    """What a rollup needs of ``item`` (as ``ReadingValues.of_item`` reads it back)."""
+    data: dict[str, Any]
+    if item.sensor_data is not None:
+        data = dict(item.sensor_data)
+    else:
+        data = {name: getattr(item, name) for name in FLAT_SENSORS}
+        data = {name: value for name, value in data.items() if value is not None}
+    return ReadingValues(item.timestamp, data, item.expires_at, sk)
+
+
+class ProcessedWrite:
+    """The upsert of some processed rows with their rollups; built outside the transaction.
+
+    The rows are encoded and each touched minute's rollup of the whole batch computed in the
+    caller's thread; the writer's part is the lookups, the merge of what is new and the
+    writes. Call the instance on the writer's connection (it is a writer operation).
+    """
+
+    def __init__(self, items: Sequence[ProcessedItem], rows: Sequence[tuple[str, str, str]]):
+        readings: dict[_Key, _Reading] = {}
+        for item, (device_id, sk, row) in zip(items, rows, strict=True):
+            readings[(device_id, sk)] = _Reading(device_id, sk, row, values_of(item, sk))
+        self._readings = readings
+        self._minutes: dict[_Span, list[_Reading]] = {}
+        for reading in readings.values():
+            span = (reading.device_id, minute_of(reading.values.timestamp))
+            self._minutes.setdefault(span, []).append(reading)
+        self._batch_rollups = {
+            span: rollup_of(span[0], span[1], [r.values for r in group])
+            for span, group in self._minutes.items()
+        }
+
+    def __call__(self, conn: sqlite3.Connection) -> int:
+        """Upsert the rows and keep their rollups; returns the minute rollups written."""
+        stored = _stored_keys(conn, list(self._readings))
+        conn.executemany(
+            "INSERT OR REPLACE INTO processed (device_id, sk, item) VALUES (?, ?, ?)",
+            [(r.device_id, r.sk, r.row) for r in self._readings.values()],
+        )
+        if len(stored) == len(self._readings):
+            return 0  # a redelivery or a replay: every reading is counted already
+        return self._fold(conn, stored)
+
+    def _fold(self, conn: sqlite3.Connection, stored: set[_Key]) -> int:
+        new: dict[_Span, list[_Reading]] = {}
+        for span, group in self._minutes.items():
+            fresh = [r for r in group if (r.device_id, r.sk) not in stored]
+            if fresh:
+                new[span] = fresh
+        old_minutes = _rollups(conn, MINUTE_MS, list(new))
+        rows_now = _row_counts(conn, list(new))
+        minutes: dict[_Span, Rollup] = {}
+        #: What each minute merged in (its new readings), unless it was recomputed.
+        deltas: dict[_Span, Rollup] = {}
+        added: dict[str, int] = {}
+        healed: set[_Span] = set()
+        for (device_id, start), fresh in new.items():
+            old = old_minutes.get((device_id, start))
+            counted = 0 if old is None else old.count
+            if rows_now[(device_id, start)] - len(fresh) > counted:
+                rollup = rollup_of(device_id, start, _minute_values(conn, device_id, start))
+                healed.add((device_id, hour_of(start)))
+            else:
+                whole = len(fresh) == len(self._minutes[(device_id, start)])
+                delta = (
+                    self._batch_rollups[(device_id, start)]
+                    if whole
+                    else rollup_of(device_id, start, [r.values for r in fresh])
+                )
+                if delta is not None:
+                    deltas[(device_id, start)] = delta
+                parts = [p for p in (old, delta) if p is not None]
+                rollup = merge_rollups(device_id, MINUTE_MS, start, parts)
+            if rollup is None or rollup.count <= counted:
+                continue
+            minutes[(device_id, start)] = rollup
+            added[device_id] = added.get(device_id, 0) + rollup.count - counted
+        _write_rollups(conn, minutes.values())
+        _write_rollups(conn, _hours(conn, minutes, deltas, healed))
+        self._keep_devices(conn, added)
+        return len(minutes)
+
+    def _keep_devices(self, conn: sqlite3.Connection, added: dict[str, int]) -> None:
+        """Count, first/last seen and latest reading of every device of the batch."""
+        newest: dict[str, _Reading] = {}
+        oldest: dict[str, int] = {}
+        for reading in self._readings.values():
+            device_id, timestamp = reading.device_id, reading.values.timestamp
+            if device_id not in newest or reading.sk > newest[device_id].sk:
+                newest[device_id] = reading
+            oldest[device_id] = min(oldest.get(device_id, timestamp), timestamp)
+        stored = _devices(conn, list(newest))
+        writes: list[tuple[str, int, str]] = []
+        for device_id, latest in newest.items():
+            version, doc = stored.get(device_id, (0, None))
+            count = added.get(device_id, 0)
+            if doc is None:
+                doc = {"first_seen": oldest[device_id], "last_seen": latest.values.timestamp}
+                doc.update(readings=count, latest=json.loads(latest.row))
+            else:
+                before = dict(doc)
+                doc["first_seen"] = min(doc["first_seen"], oldest[device_id])
+                doc["last_seen"] = max(doc["last_seen"], latest.values.timestamp)
+                doc["readings"] += count
+                known = doc.get("latest")
+                if known is None or latest.sk > keys.sort_key(
+                    known["timestamp"], known["reading_id"]
+                ):
+                    doc["latest"] = json.loads(latest.row)
+                if doc == before:
+                    continue
+            writes.append((device_id, version + 1, json.dumps(doc, separators=(",", ":"))))
+        conn.executemany(
+            "INSERT OR REPLACE INTO devices (device_id, version, item) VALUES (?, ?, ?)", writes
+        )
+
+
+def _hours(
+    conn: sqlite3.Connection,
+    minutes: dict[_Span, Rollup],
+    deltas: dict[_Span, Rollup],
+    healed: set[_Span],
+) -> list[Rollup]:
+    """The hours of the written minutes: the stored hour merged with the minutes' new
+    readings, or, for an hour a minute was recomputed in (or one with no stored rollup),
+    merged from all of its stored minutes."""
+    by_hour: dict[_Span, list[_Span]] = {}
+    for device_id, start in minutes:
+        by_hour.setdefault((device_id, hour_of(start)), []).append((device_id, start))
+    old_hours = _rollups(conn, HOUR_MS, list(by_hour))
+    hours: list[Rollup] = []
+    for (device_id, hour), spans in by_hour.items():
+        old = old_hours.get((device_id, hour))
+        if old is None or (device_id, hour) in healed:
+            # The minutes are written already: the hour is all of its stored minutes.
+            merged = merge_rollups(device_id, HOUR_MS, hour, _span_rollups(conn, device_id, hour))
+        else:
+            merged = merge_rollups(device_id, HOUR_MS, hour, [old, *(deltas[s] for s in spans)])
+        if merged is not None:
+            hours.append(merged)
+    return hours
+
+
+# -- statements ------------------------------------------------------------------------------
+
+
+def _pairs_join(count: int) -> str:
+    return ",".join("(?, ?)" for _ in range(count))
+
+
+def _stored_keys(conn: sqlite3.Connection, wanted: list[_Key]) -> set[_Key]:
+    found: set[_Key] = set()
+    for first in range(0, len(wanted), _CHUNK):
+        chunk = wanted[first : first + _CHUNK]
+        rows = conn.execute(
+            "SELECT p.device_id, p.sk FROM processed AS p "  # noqa: S608 - only placeholders
+            f"JOIN (VALUES {_pairs_join(len(chunk))}) AS w "
+            "ON p.device_id = w.column1 AND p.sk = w.column2",
+            [part for pair in chunk for part in pair],
+        ).fetchall()
+        found.update((device_id, sk) for device_id, sk in rows)
+    return found
+
+
+def _rollups(conn: sqlite3.Connection, span: int, wanted: list[_Span]) -> dict[_Span, Rollup]:
+    found: dict[_Span, Rollup] = {}
+    for first in range(0, len(wanted), _CHUNK):
+        chunk = wanted[first : first + _CHUNK]
+        rows = conn.execute(
+            "SELECT r.device_id, r.start, r.item FROM rollups AS r "  # noqa: S608
+            f"JOIN (VALUES {_pairs_join(len(chunk))}) AS w "
+            "ON r.device_id = w.column1 AND r.span = ? AND r.start = w.column2",
+            [*(part for pair in chunk for part in pair), span],
+        ).fetchall()
+        for device_id, start, item in rows:
+            found[(device_id, start)] = decode_rollup(device_id, span, start, item)
+    return found
+
+
+def _row_counts(conn: sqlite3.Connection, minutes: list[_Span]) -> dict[_Span, int]:
+    """Processed rows stored in each minute (an index range count each, no row read)."""
+    return {
+        (device_id, start): conn.execute(
+            "SELECT COUNT(*) FROM processed WHERE device_id = ? AND sk >= ? AND sk <= ?",
+            (device_id, keys.sk_lower_bound(start), keys.sk_upper_bound(start + MINUTE_MS - 1)),
+        ).fetchone()[0]
+        for device_id, start in minutes
+    }
+
+
+def _minute_values(conn: sqlite3.Connection, device_id: str, start: int) -> list[ReadingValues]:
+    rows = conn.execute(
+        "SELECT item FROM processed WHERE device_id = ? AND sk >= ? AND sk <= ?",
+        (device_id, keys.sk_lower_bound(start), keys.sk_upper_bound(start + MINUTE_MS - 1)),
+    ).fetchall()
+    return [ReadingValues.of_item(json.loads(item)) for (item,) in rows]
+
+
+def _span_rollups(conn: sqlite3.Connection, device_id: str, hour: int) -> list[Rollup]:
+    rows = conn.execute(
+        "SELECT start, item FROM rollups WHERE device_id = ? AND span = ? "
+        "AND start >= ? AND start < ?",
+        (device_id, MINUTE_MS, hour, hour + HOUR_MS),
+    ).fetchall()
+    return [decode_rollup(device_id, MINUTE_MS, start, item) for start, item in rows]
+
+
+def _devices(conn: sqlite3.Connection, wanted: list[str]) -> dict[str, tuple[int, dict[str, Any]]]:
+    found: dict[str, tuple[int, dict[str, Any]]] = {}
+    for first in range(0, len(wanted), _CHUNK):
+        chunk = wanted[first : first + _CHUNK]
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            f"SELECT device_id, version, item FROM devices WHERE device_id IN ({marks})",  # noqa: S608
+            chunk,
+        ).fetchall()
+        for device_id, version, item in rows:
+            found[device_id] = (version, json.loads(item))
+    return found
+
+
+def _write_rollups(conn: sqlite3.Connection, rollups: Sequence[Rollup] | Any) -> None:
+    conn.executemany(
+        "INSERT OR REPLACE INTO rollups (device_id, span, start, item) VALUES (?, ?, ?, ?)",
+        [(r.device_id, r.span, r.start, encode_rollup(r)) for r in rollups],
+    )
