@@ -38,8 +38,13 @@ def find_anomalies(sensor_data: dict[str, float], config: PipelineConfig) -> lis
     return found
 
 
-def process_reading(raw: RawItem, *, config: PipelineConfig, now_ms: int) -> ProcessedItem:
-    """The processed record of one raw reading (same keys, so a rewrite replaces it)."""
+def process_reading(
+    raw: RawItem, *, config: PipelineConfig, now_ms: int, processed_at: str | None = None
+) -> ProcessedItem:
+    """The processed record of one raw reading (same keys, so a rewrite replaces it).
+
+    ``processed_at`` is ``now_ms`` as ISO text, when the caller has it (once per batch).
+    """
     data = raw.sensor_data
     temperature = data.get("temperature")
     anomalies = find_anomalies(data, config)
@@ -53,7 +58,7 @@ def process_reading(raw: RawItem, *, config: PipelineConfig, now_ms: int) -> Pro
         temperature_fahrenheit=None if temperature is None else celsius_to_fahrenheit(temperature),
         humidity=data.get("humidity"),
         pressure=data.get("pressure"),
-        processed_at=keys.iso_utc(now_ms),
+        processed_at=processed_at or keys.iso_utc(now_ms),
         status="anomaly" if anomalies else "processed",
         anomalies=anomalies or None,
         sensor_data=dict(data),
@@ -107,7 +112,11 @@ def process_readings(
     now_ms: int,
 ) -> list[ProcessedItem]:
     """Process, store (an upsert, so redelivery is harmless), then publish rule alerts."""
-    items = [process_reading(raw, config=config, now_ms=now_ms) for raw in readings]
+    processed_at = keys.iso_utc(now_ms)
+    items = [
+        process_reading(raw, config=config, now_ms=now_ms, processed_at=processed_at)
+        for raw in readings
+    ]
     processed_store.store_processed_readings(items)
     for item in items:
         for alert in rule_alerts(item, config):

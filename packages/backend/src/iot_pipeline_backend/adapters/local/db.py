@@ -156,7 +156,12 @@ class Database:
             return
         unit: Unit | None = getattr(self._local, "unit", None)
         if unit is not None:
-            unit.operations.append(operation)
+            # An operation that can take the next one in (``absorb``) does: a batch's
+            # processed writes become one write of the unit (``fold.py``).
+            last = unit.operations[-1] if unit.operations else None
+            absorb = getattr(last, "absorb", None)
+            if absorb is None or not absorb(operation):
+                unit.operations.append(operation)
             return
         self.run(operation)
 

@@ -76,12 +76,33 @@ class ProcessedWrite:
         for item, (device_id, sk, row) in zip(items, rows, strict=True):
             readings[(device_id, sk)] = _Reading(device_id, sk, row, values_of(item, sk))
         self._readings = readings
-        self._minutes: dict[_Span, list[_Reading]] = {}
-        for reading in readings.values():
+        self._minutes: dict[_Span, dict[_Key, _Reading]] = {}
+        for key, reading in readings.items():
             span = (reading.device_id, minute_of(reading.values.timestamp))
-            self._minutes.setdefault(span, []).append(reading)
+            self._minutes.setdefault(span, {})[key] = reading
+        self._batch_rollups: dict[_Span, Rollup | None] = {}
+
+    def absorb(self, other: object) -> bool:
+        """Take ``other``'s rows into this write (it follows this one in the same unit).
+
+        The processor stores each message's readings on its own; absorbed into one write, a
+        batch reads, merges and writes each touched rollup and device once, not per message.
+        """
+        if not isinstance(other, ProcessedWrite):
+            return False
+        for span, group in other._minutes.items():
+            self._minutes.setdefault(span, {}).update(group)
+        self._readings.update(other._readings)
+        return True
+
+    def prepare(self) -> None:
+        """Each touched minute's rollup of the whole batch, before the write is queued.
+
+        Called by the writer in the caller's thread (``writer.py``), once every message of
+        the unit is absorbed, so the transaction only merges what is new into what is stored.
+        """
         self._batch_rollups = {
-            span: rollup_of(span[0], span[1], [r.values for r in group])
+            span: rollup_of(span[0], span[1], [r.values for r in group.values()])
             for span, group in self._minutes.items()
         }
 
@@ -92,16 +113,15 @@ class ProcessedWrite:
             "INSERT OR REPLACE INTO processed (device_id, sk, item) VALUES (?, ?, ?)",
             [(r.device_id, r.sk, r.row) for r in self._readings.values()],
         )
-        if len(stored) == len(self._readings):
-            return 0  # a redelivery or a replay: every reading is counted already
+        # Every touched minute is checked, even when its readings were all stored already: a
+        # redelivery is exactly when a minute an older version left short shows up.
         return self._fold(conn, stored)
 
     def _fold(self, conn: sqlite3.Connection, stored: set[_Key]) -> int:
-        new: dict[_Span, list[_Reading]] = {}
-        for span, group in self._minutes.items():
-            fresh = [r for r in group if (r.device_id, r.sk) not in stored]
-            if fresh:
-                new[span] = fresh
+        new = {
+            span: [r for key, r in group.items() if key not in stored]
+            for span, group in self._minutes.items()
+        }
         old_minutes = _rollups(conn, MINUTE_MS, list(new))
         rows_now = _row_counts(conn, list(new))
         minutes: dict[_Span, Rollup] = {}
@@ -115,11 +135,13 @@ class ProcessedWrite:
             if rows_now[(device_id, start)] - len(fresh) > counted:
                 rollup = rollup_of(device_id, start, _minute_values(conn, device_id, start))
                 healed.add((device_id, hour_of(start)))
+            elif not fresh:
+                continue
             else:
                 whole = len(fresh) == len(self._minutes[(device_id, start)])
                 delta = (
-                    self._batch_rollups[(device_id, start)]
-                    if whole
+                    self._batch_rollups.get((device_id, start))
+                    if whole and (device_id, start) in self._batch_rollups
                     else rollup_of(device_id, start, [r.values for r in fresh])
                 )
                 if delta is not None:

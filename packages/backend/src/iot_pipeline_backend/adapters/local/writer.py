@@ -67,6 +67,11 @@ class Writer:
         """Queue ``unit``, wait until its group committed; its results, or its error raised."""
         if not unit.operations:
             return []
+        for operation in unit.operations:
+            # CPU work an operation can do before the transaction, in the caller's thread.
+            prepare = getattr(operation, "prepare", None)
+            if prepare is not None:
+                prepare()
         with self._wake:
             if self._closed:
                 raise StoreUnavailableError("the local database is closed")
