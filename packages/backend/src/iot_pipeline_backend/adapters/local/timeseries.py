@@ -1,8 +1,9 @@
 """Minute rollups and device records on SQLite, beside the readings in ``pipeline.db``.
 
-The processor's rollup step runs inside the batch's transaction (``atomic()``), so readings,
-rollups and device records of a batch commit together; the version check still guards a
-writer that is not inside one. Decimals are stored as their exact text.
+The processed store keeps them in the transaction that stores the readings (``fold.py``), so
+the processor runs no rollup step here; ``save_rollups`` and its version check remain for
+``maintain_rollups``, which still works on this store. Decimals are stored as their exact
+text.
 """
 
 from __future__ import annotations

@@ -10,7 +10,9 @@ a commit that fails fails every unit of the group, and none of them is acknowled
 
 Callers wait for their unit's commit, so "returned" still means "durable" (``synchronous =
 FULL``); what the group shares is the fsync, and the CPU work of building rows stays in the
-callers' threads, outside the transaction.
+callers' threads, outside the transaction. Two optional methods of an operation serve that:
+``absorb(next)`` lets it take the unit's next operation into itself (``Database.defer``
+asks), and ``prepare()`` runs in the caller's thread just before the unit is queued.
 """
 
 from __future__ import annotations
