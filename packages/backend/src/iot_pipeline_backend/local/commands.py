@@ -128,6 +128,16 @@ _data_dir_option = click.option(
     "credentials; AWS_ENDPOINT_URL for an emulator), and the poller receives from the SQS "
     "queue: a local, SigV4-verifying gateway in front of AWS resources.",
 )
+@click.option(
+    "--processor",
+    type=click.Choice(["process", "thread"]),
+    default="process",
+    show_default=True,
+    help="Where the queue poller and the processor run: process, a child process of their "
+    "own beside the gateway (a second core, as Lambda runs apart from API Gateway; it dies "
+    "with the runtime); thread, inside the runtime's process. With --backend aws, always "
+    "thread.",
+)
 def local(
     host: str,
     port: int,
@@ -137,6 +147,7 @@ def local(
     no_mqtt: bool,
     log_level: str,
     backend: Backend,
+    processor: str,
 ) -> None:
     """Run the whole pipeline on this machine: API gateway, queue poller, SQLite storage.
 
@@ -163,6 +174,7 @@ def local(
             port=port,
             mqtt_port=None if no_mqtt else mqtt_port,
             backend=backend,
+            processor_process=processor == "process",
         )
         pipeline.start()
     except (ConfigError, SettingsError) as exc:

@@ -24,6 +24,7 @@ from iot_pipeline_common import limits
 from iot_pipeline_backend import settings
 from iot_pipeline_backend.adapters import Adapters
 from iot_pipeline_backend.adapters.local import CONFIG_FILE, JsonFileConfigSource, LocalAdapters
+from iot_pipeline_backend.adapters.local.wake import PipeWake
 from iot_pipeline_backend.dashboard import (
     DASHBOARD_PATH,
     Dashboard,
@@ -43,6 +44,7 @@ from iot_pipeline_backend.local.environment import (
 from iot_pipeline_backend.local.gateway import HEALTH_PATH, Gateway, Route
 from iot_pipeline_backend.local.logs import LOGGER_NAME
 from iot_pipeline_backend.local.poller import DEFAULT_REGION, PollableQueue, QueuePoller
+from iot_pipeline_backend.local.processor_process import ProcessorProcess
 
 if TYPE_CHECKING:
     from iot_pipeline_backend.mqtt.server import MqttServer
@@ -110,6 +112,7 @@ class LocalPipeline:
         poll_queue: bool = True,
         backend: Backend = "local",
         mqtt_port: int | None = None,
+        processor_process: bool = False,
     ) -> None:
         self.data_dir = data_dir.resolve()
         self.region = region
@@ -118,6 +121,9 @@ class LocalPipeline:
         self.port = port
         self._routes = routes
         self._poll_queue = poll_queue
+        # The poller and processor in a child process (``processor_process.py``), local only.
+        self._processor_process = processor_process and backend == "local"
+        self._processor: ProcessorProcess | None = None
         self._mqtt_port = mqtt_port  # None: no MQTT endpoint (see iot_pipeline_backend.mqtt)
         self.mqtt: MqttServer | None = None
         self.backend: Backend = backend
@@ -213,7 +219,15 @@ class LocalPipeline:
             health=self.health,
             mounts={} if self._dashboard is None else {DASHBOARD_PATH: self._dashboard},
         )
-        if self._poll_queue:
+        if self._poll_queue and self._processor_process:
+            assert isinstance(self._adapters, LocalAdapters)
+            wake = PipeWake()
+            self._adapters.queue.announce_to(wake.notify)
+            self._processor = ProcessorProcess(
+                data_dir=self.data_dir, region=self.region, wake=wake
+            )
+            self._processor.start()
+        elif self._poll_queue:
             self._start_poller(routes)
         if self._mqtt_port is not None:
             from iot_pipeline_backend.mqtt.server import MqttServer
@@ -293,9 +307,15 @@ class LocalPipeline:
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """True once the queue is drained and no batch is running (False on timeout)."""
-        if self._poller is None:
+        if self._processor is not None and isinstance(self._adapters, LocalAdapters):
+            # A message is deleted in its batch's commit: an empty queue is a processed one.
+            give_up = time.monotonic() + timeout
+            while self._adapters.queue.depth():
+                if time.monotonic() > give_up:
+                    return False
+                time.sleep(0.02)
             return True
-        return self._poller.wait_idle(timeout)
+        return True if self._poller is None else self._poller.wait_idle(timeout)
 
     def stop(self, *, timeout: float = 30.0) -> None:
         """Stop accepting, let in-flight requests finish, then in-flight batches."""
@@ -316,6 +336,9 @@ class LocalPipeline:
         if self._poller is not None:
             self._poller.stop(timeout=timeout)
             self._poller = None
+        if self._processor is not None:
+            self._processor.stop(timeout=timeout)
+            self._processor = None
         if self._adapters is not None:
             use_adapters(self._previous_adapters)
             self._previous_adapters = None

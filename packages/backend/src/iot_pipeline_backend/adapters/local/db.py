@@ -96,7 +96,7 @@ class Database:
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
         self._closed = False
-        self._writer = Writer(self._open)
+        self._writer = Writer(self._open, lock_path=path.with_name(path.name + "-writer.lock"))
         with self.reading() as conn:
             # executescript commits on its own; every statement is idempotent.
             conn.executescript(SCHEMA)
@@ -189,7 +189,7 @@ class Database:
         if self._closed:
             raise StoreUnavailableError("the local database is closed")
         callbacks: list[Callable[[], None]] = []
-        with self._writer.lock:
+        with self._writer.lock, self._writer.across_processes():
             try:
                 conn = self._writer.connection()
                 conn.execute("BEGIN IMMEDIATE")

@@ -9,6 +9,7 @@ table instead (SQS's redrive policy) and tells the alert sink.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sqlite3
 import threading
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from iot_pipeline_common.models import RawItem
 
 from iot_pipeline_backend.adapters.local.db import Database
+from iot_pipeline_backend.adapters.local.wake import wait_on
 from iot_pipeline_backend.domain.messages import pack_messages
 from iot_pipeline_backend.ports import Alert, AlertSink
 
@@ -74,8 +76,11 @@ class SqliteReadingQueue:
         self._alerts = alerts
         self._clock = clock
         # Wakes pollers of this process as soon as a send commits (SQS long polling);
-        # a sender in another process is seen at the poller's next interval instead.
+        # a sender in another process is seen at the poller's next interval instead,
+        # unless the two share a wake-up pipe (``wake_on`` / ``announce_to``).
         self._sent = threading.Condition()
+        self._wake_fd: int | None = None
+        self._announce: Callable[[], None] | None = None
 
     # -- the ReadingQueue port -------------------------------------------------------------
 
@@ -105,14 +110,31 @@ class SqliteReadingQueue:
         self._db.after_commit(self._announce_sent)
         return ids
 
+    def wake_on(self, fd: int) -> None:
+        """Let :meth:`wait_for_messages` wake when ``fd`` (a pipe another process's sends
+        write to) becomes readable, instead of on this process's sends."""
+        # Non-blocking: several poller threads wait on it, and one may drain it first.
+        os.set_blocking(fd, False)
+        self._wake_fd = fd
+
+    def announce_to(self, notify: Callable[[], None]) -> None:
+        """Call ``notify`` after every committed send, for a poller in another process."""
+        self._announce = notify
+
     def wait_for_messages(self, timeout: float) -> None:
-        """Block until a message is sent from this process, or ``timeout`` seconds pass."""
+        """Block until a message is sent (from this process, or through the wake-up pipe),
+        or ``timeout`` seconds pass."""
+        if self._wake_fd is not None:
+            wait_on(self._wake_fd, timeout)
+            return
         with self._sent:
             self._sent.wait(timeout)
 
     def _announce_sent(self) -> None:
         with self._sent:
             self._sent.notify_all()
+        if self._announce is not None:
+            self._announce()
 
     def receive(
         self,

@@ -17,11 +17,15 @@ asks), and ``prepare()`` runs in the caller's thread just before the unit is que
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from iot_pipeline_backend.errors import StoreUnavailableError
@@ -48,8 +52,16 @@ class Unit:
 class Writer:
     """Runs units on ``connect()``'s connection from a thread of its own (started lazily)."""
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+    def __init__(
+        self, connect: Callable[[], sqlite3.Connection], *, lock_path: Path | None = None
+    ) -> None:
         self._connect = connect
+        #: Taken (``flock``) around every write transaction, so writers in other processes
+        #: (a runtime's processor, a CLI command) queue in the kernel and wake the moment
+        #: it is free, instead of in SQLite's busy handler, which sleeps 1 ms to 100 ms
+        #: between retries.
+        self._lock_path = lock_path
+        self._lock_fd: int | None = None
         self._pending: deque[Unit] = deque()
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -64,6 +76,20 @@ class Writer:
         if self._conn is None:
             self._conn = self._connect()
         return self._conn
+
+    @contextmanager
+    def across_processes(self) -> Iterator[None]:
+        """Hold the data dir's write lock (call with :attr:`lock` held)."""
+        if self._lock_path is None:
+            yield
+            return
+        if self._lock_fd is None:
+            self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def commit(self, unit: Unit) -> list[Any]:
         """Queue ``unit``, wait until its group committed; its results, or its error raised."""
@@ -101,6 +127,9 @@ class Writer:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
 
     def _run(self) -> None:
         while True:
@@ -111,7 +140,11 @@ class Writer:
                     return
                 group = [self._pending.popleft() for _ in range(min(MAX_GROUP, len(self._pending)))]
             with self.lock:
-                self._commit_group(group)
+                try:
+                    with self.across_processes():
+                        self._commit_group(group)
+                except OSError as exc:  # the lock file cannot be opened or locked
+                    _fail(group, exc)
             for unit in group:
                 unit.done.set()
 
@@ -154,7 +187,7 @@ def _fail(group: list[Unit], exc: BaseException) -> None:
 
 
 def _mapped(exc: BaseException) -> BaseException:
-    if isinstance(exc, sqlite3.Error):
+    if isinstance(exc, sqlite3.Error | OSError):
         mapped = StoreUnavailableError("the local database failed")
         mapped.__cause__ = exc
         return mapped
