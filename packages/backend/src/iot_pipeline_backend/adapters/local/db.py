@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -252,6 +252,34 @@ class Database:
                 conn.close()
             self._connections.clear()
         self._local = threading.local()
+
+
+#: Rows per multi-row ``INSERT`` (each statement one step, see :func:`insert_rows`).
+ROWS_PER_STATEMENT = 500
+
+
+def insert_rows(conn: sqlite3.Connection, head: str, rows: Sequence[Sequence[object]]) -> None:
+    """``head`` (``INSERT … INTO t (columns)``) with ``rows``, a few hundred per statement.
+
+    ``executemany`` steps once per row and lets go of the interpreter lock at every step;
+    with the runtime's other threads busy, taking it back costs more than the insert, and
+    the writer holds SQLite's write lock meanwhile. One statement per few hundred rows
+    steps once.
+    """
+    if not rows:
+        return
+    width = len(rows[0])
+    marks = "(" + ",".join("?" * width) + ")"
+    # Within the bound-parameter limit of the SQLite this Python links (999 before 3.32).
+    per = max(
+        1, min(ROWS_PER_STATEMENT, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width)
+    )
+    for start in range(0, len(rows), per):
+        chunk = rows[start : start + per]
+        conn.execute(
+            f"{head} VALUES {','.join([marks] * len(chunk))}",
+            [value for row in chunk for value in row],
+        )
 
 
 def _guarded(operation: Callable[[sqlite3.Connection], _T], conn: sqlite3.Connection) -> _T:

@@ -27,6 +27,7 @@ from typing import Any
 from iot_pipeline_common import keys
 from iot_pipeline_common.models import ProcessedItem
 
+from iot_pipeline_backend.adapters.local.db import insert_rows
 from iot_pipeline_backend.adapters.local.timeseries import decode_rollup, encode_rollup
 from iot_pipeline_backend.domain.timeseries.rollups import (
     HOUR_MS,
@@ -109,8 +110,9 @@ class ProcessedWrite:
     def __call__(self, conn: sqlite3.Connection) -> int:
         """Upsert the rows and keep their rollups; returns the minute rollups written."""
         stored = _stored_keys(conn, list(self._readings))
-        conn.executemany(
-            "INSERT OR REPLACE INTO processed (device_id, sk, item) VALUES (?, ?, ?)",
+        insert_rows(
+            conn,
+            "INSERT OR REPLACE INTO processed (device_id, sk, item)",
             [(r.device_id, r.sk, r.row) for r in self._readings.values()],
         )
         # Every touched minute is checked, even when its readings were all stored already: a
@@ -187,9 +189,7 @@ class ProcessedWrite:
                 if doc == before:
                     continue
             writes.append((device_id, version + 1, json.dumps(doc, separators=(",", ":"))))
-        conn.executemany(
-            "INSERT OR REPLACE INTO devices (device_id, version, item) VALUES (?, ?, ?)", writes
-        )
+        insert_rows(conn, "INSERT OR REPLACE INTO devices (device_id, version, item)", writes)
 
 
 def _hours(
@@ -297,7 +297,8 @@ def _devices(conn: sqlite3.Connection, wanted: list[str]) -> dict[str, tuple[int
 
 
 def _write_rollups(conn: sqlite3.Connection, rollups: Sequence[Rollup] | Any) -> None:
-    conn.executemany(
-        "INSERT OR REPLACE INTO rollups (device_id, span, start, item) VALUES (?, ?, ?, ?)",
+    insert_rows(
+        conn,
+        "INSERT OR REPLACE INTO rollups (device_id, span, start, item)",
         [(r.device_id, r.span, r.start, encode_rollup(r)) for r in rollups],
     )

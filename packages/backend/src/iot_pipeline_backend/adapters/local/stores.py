@@ -10,7 +10,7 @@ from typing import TypeVar
 from iot_pipeline_common import keys
 from iot_pipeline_common.models import ProcessedItem, RawItem
 
-from iot_pipeline_backend.adapters.local.db import Database
+from iot_pipeline_backend.adapters.local.db import Database, insert_rows
 from iot_pipeline_backend.adapters.local.fold import ProcessedWrite
 from iot_pipeline_backend.ports import KeySource, StoredPage
 
@@ -118,9 +118,7 @@ class SqliteRawReadingStore:
             def insert(conn: sqlite3.Connection) -> None:
                 # A plain INSERT: a row another process stored meanwhile fails the unit
                 # (nothing acknowledged) instead of being overwritten or missed.
-                conn.executemany(
-                    "INSERT INTO raw (device_id, sk, reading_id, item) VALUES (?, ?, ?, ?)", rows
-                )
+                insert_rows(conn, "INSERT INTO raw (device_id, sk, reading_id, item)", rows)
 
             if rows:
                 self._db.defer(insert)
