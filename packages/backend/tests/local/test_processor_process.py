@@ -4,8 +4,10 @@ with the runtime, and one that exits is replaced without losing what was queued.
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import psutil
 import pytest
@@ -93,3 +95,38 @@ def test_given_the_processor_process_stopped_then_a_new_one_processes_what_is_qu
         # AND the runtime still stops cleanly, taking the new one with it
         assert runtime.terminate() == 0
         assert not psutil.pid_exists(second) or psutil.Process(second).status() == "zombie"
+
+
+def test_given_an_embedded_runtime_with_a_processor_process_then_wait_idle_means_processed(
+    tmp_path: Path,
+) -> None:
+    from iot_pipeline_backend.local.runtime import LocalPipeline
+
+    pipeline = LocalPipeline(data_dir=tmp_path / "data", port=0, processor_process=True)
+    pipeline.start()
+    try:
+        http = signed_http_for(
+            SimpleNamespace(
+                endpoint=pipeline.endpoint,
+                region=pipeline.region,
+                access_key=pipeline.credentials.access_key,
+                secret_key=pipeline.credentials.secret_key,
+            )
+        )
+        readings = [
+            {
+                "device_id": "dev-e",
+                "reading_id": f"e-{n}",
+                "timestamp": T0 + n,
+                "sensor_data": {"temperature": 21.0},
+            }
+            for n in range(7)
+        ]
+        assert http.ingest({"readings": readings}).status_code == 200
+        # WHEN waiting for the runtime to be idle
+        assert pipeline.wait_idle(30)
+        # THEN every reading is processed, by the child (the runtime runs no poller thread)
+        assert len(list(http.query_all(device_id="dev-e"))) == 7
+        assert not any(t.name.startswith("iot-pipeline-poller") for t in threading.enumerate())
+    finally:
+        pipeline.stop()

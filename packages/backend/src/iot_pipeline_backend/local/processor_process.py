@@ -28,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -67,6 +68,18 @@ class ProcessorProcess:
             target=self._supervise, name="iot-pipeline-processor-supervisor", daemon=True
         )
         self._supervisor.start()
+
+    def wait_idle(self, depth: Callable[[], int], timeout: float) -> bool:
+        """True once ``depth()`` (the queue's) is 0, False after ``timeout`` s.
+
+        A message is deleted in the commit of its batch, so an empty queue is a processed one.
+        """
+        give_up = time.monotonic() + timeout
+        while depth():
+            if time.monotonic() > give_up:
+                return False
+            time.sleep(0.02)
+        return True
 
     def stop(self, timeout: float = 30.0) -> None:
         """Ask the child to finish its batch and exit; kill it after ``timeout`` s."""

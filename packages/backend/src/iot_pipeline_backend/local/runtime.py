@@ -247,6 +247,10 @@ class LocalPipeline:
             timeout_graceful_shutdown=30,
             limit_concurrency=512,
             server_header=False,
+            # Not "auto": with httptools installed uvicorn would answer some malformed
+            # requests itself, in text/plain, not the API's JSON error body.
+            http="h11",
+            loop="asyncio",
         )
         self._server = _GatewayServer(config)
         self._thread = threading.Thread(
@@ -308,13 +312,7 @@ class LocalPipeline:
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """True once the queue is drained and no batch is running (False on timeout)."""
         if self._processor is not None and isinstance(self._adapters, LocalAdapters):
-            # A message is deleted in its batch's commit: an empty queue is a processed one.
-            give_up = time.monotonic() + timeout
-            while self._adapters.queue.depth():
-                if time.monotonic() > give_up:
-                    return False
-                time.sleep(0.02)
-            return True
+            return self._processor.wait_idle(self._adapters.queue.depth, timeout)
         return True if self._poller is None else self._poller.wait_idle(timeout)
 
     def stop(self, *, timeout: float = 30.0) -> None:
