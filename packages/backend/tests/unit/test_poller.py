@@ -164,3 +164,48 @@ def test_given_a_region_then_the_sqs_event_names_it(installed: LocalAdapters) ->
     (record,) = seen[0]["Records"]
     assert record["awsRegion"] == "eu-west-1"
     assert record["eventSourceARN"].startswith("arn:aws:sqs:eu-west-1:")
+
+
+@pytest.fixture
+def live(tmp_path: Any) -> Iterator[LocalAdapters]:
+    """Installed adapters on the real clock: visibility timeouts expire while a poller runs."""
+    adapters = LocalAdapters.open(tmp_path / "live")
+    previous = use_adapters(adapters)
+    yield adapters
+    use_adapters(previous)
+    adapters.close()
+
+
+def _recording(seen: list[tuple[str, str]]) -> Any:
+    """The real processor handler, noting each record's message id and receive count."""
+
+    def handler(event: dict[str, Any], context: Any) -> Any:
+        for record in event["Records"]:
+            seen.append((record["messageId"], record["attributes"]["ApproximateReceiveCount"]))
+        return processor.lambda_handler(event, context)
+
+    return handler
+
+
+def test_given_a_running_poller_then_each_message_is_received_once_and_processed_once(
+    live: LocalAdapters,
+) -> None:
+    # GIVEN a running poller with small batches
+    seen: list[tuple[str, str]] = []
+    config = PipelineConfig(batch_size=3, processing_timeout=30, max_receive_count=2)
+    poller = QueuePoller(queue=live.queue, handler=_recording(seen), config=config)
+    poller.start()
+    try:
+        # WHEN messages keep arriving while batches run
+        for burst in range(8):
+            for n in range(5):
+                ingest(live, f"r-{burst}-{n}")
+        assert poller.wait_idle(30)
+    finally:
+        poller.stop()
+    # THEN every message reached the handler once, on its first receive, and was processed
+    assert len(seen) == 40
+    assert len({mid for mid, _ in seen}) == 40
+    assert {count for _, count in seen} == {"1"}
+    assert len(processed_ids(live)) == 40
+    assert live.queue.depth() == 0
