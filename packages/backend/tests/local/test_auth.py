@@ -235,3 +235,17 @@ def test_given_signer_that_signed_decoded_parameters_then_renormalized_query_acc
     # THEN the verifier accepts it, as API Gateway does
     assert sent.status_code == 200, sent.text
     assert sent.json()["event"]["queryStringParameters"] == {"device_id": "a b,c"}
+
+
+@pytest.mark.parametrize(
+    "amz_date",
+    ["2024115T1031Z", "20241301T103000Z", "20240115T253000Z", "20240115 103000Z", "yesterday"],
+)
+def test_given_x_amz_date_not_in_the_basic_format_then_refused_naming_it(amz_date: str) -> None:
+    # GIVEN a signed request whose X-Amz-Date is not yyyyMMdd'T'HHmmss'Z' (or no real time)
+    request = _signed_request()
+    headers = [(k, amz_date if k.lower() == "x-amz-date" else v) for k, v in request.headers]
+    tampered = SignedRequest("POST", request.raw_path, "", headers, BODY)
+    # THEN it is refused with the format named, before any signature is computed
+    with pytest.raises(Exception, match="X-Amz-Date must be in the ISO-8601 basic format"):
+        _verifier().verify(tampered)
