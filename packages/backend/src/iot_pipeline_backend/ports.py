@@ -162,6 +162,20 @@ class ReadingValues:
             sk=str(doc.get("sk") or keys.sort_key(timestamp, str(doc["reading_id"]))),
         )
 
+    @classmethod
+    def of_record(cls, item: ProcessedItem, sk: str | None = None) -> ReadingValues:
+        """From a processed record in memory (what :meth:`of_item` reads back of it)."""
+        data: Mapping[str, Any] | None = item.sensor_data
+        if data is None:
+            flat = {name: getattr(item, name) for name in FLAT_SENSORS}
+            data = {name: value for name, value in flat.items() if value is not None}
+        return cls(
+            timestamp=item.timestamp,
+            values=dict(data),
+            expires_at=item.expires_at,
+            sk=sk or keys.sort_key(item.timestamp, item.reading_id),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Rollup:

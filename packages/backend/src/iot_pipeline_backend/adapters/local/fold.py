@@ -28,7 +28,7 @@ from iot_pipeline_common import keys
 from iot_pipeline_common.models import ProcessedItem
 
 from iot_pipeline_backend.adapters.local.db import insert_rows
-from iot_pipeline_backend.adapters.local.timeseries import decode_rollup, encode_rollup
+from iot_pipeline_backend.adapters.local.timeseries import decode_rollup, encode_rollup, values_in
 from iot_pipeline_backend.domain.timeseries.rollups import (
     HOUR_MS,
     MINUTE_MS,
@@ -36,7 +36,7 @@ from iot_pipeline_backend.domain.timeseries.rollups import (
     minute_of,
 )
 from iot_pipeline_backend.domain.timeseries.stats import merge_rollups, rollup_of
-from iot_pipeline_backend.ports import FLAT_SENSORS, ReadingValues, Rollup
+from iot_pipeline_backend.ports import ReadingValues, Rollup
 
 #: (device_id, start) pairs per lookup statement (two bound parameters each).
 _CHUNK = 400
@@ -53,17 +53,6 @@ class _Reading:
     values: ReadingValues
 
 
-def values_of(item: ProcessedItem, sk: str) -> ReadingValues:
-    """What a rollup needs of ``item`` (as ``ReadingValues.of_item`` reads it back)."""
-    data: dict[str, Any]
-    if item.sensor_data is not None:
-        data = dict(item.sensor_data)
-    else:
-        data = {name: getattr(item, name) for name in FLAT_SENSORS}
-        data = {name: value for name, value in data.items() if value is not None}
-    return ReadingValues(item.timestamp, data, item.expires_at, sk)
-
-
 class ProcessedWrite:
     """The upsert of some processed rows with their rollups; built outside the transaction.
 
@@ -75,7 +64,9 @@ class ProcessedWrite:
     def __init__(self, items: Sequence[ProcessedItem], rows: Sequence[tuple[str, str, str]]):
         readings: dict[_Key, _Reading] = {}
         for item, (device_id, sk, row) in zip(items, rows, strict=True):
-            readings[(device_id, sk)] = _Reading(device_id, sk, row, values_of(item, sk))
+            readings[(device_id, sk)] = _Reading(
+                device_id, sk, row, ReadingValues.of_record(item, sk)
+            )
         self._readings = readings
         self._minutes: dict[_Span, dict[_Key, _Reading]] = {}
         for key, reading in readings.items():
@@ -135,7 +126,9 @@ class ProcessedWrite:
             old = old_minutes.get((device_id, start))
             counted = 0 if old is None else old.count
             if rows_now[(device_id, start)] - len(fresh) > counted:
-                rollup = rollup_of(device_id, start, _minute_values(conn, device_id, start))
+                rollup = rollup_of(
+                    device_id, start, values_in(conn, device_id, start, start + MINUTE_MS - 1)
+                )
                 healed.add((device_id, hour_of(start)))
             elif not fresh:
                 continue
@@ -263,14 +256,6 @@ def _row_counts(conn: sqlite3.Connection, minutes: list[_Span]) -> dict[_Span, i
         ).fetchone()[0]
         for device_id, start in minutes
     }
-
-
-def _minute_values(conn: sqlite3.Connection, device_id: str, start: int) -> list[ReadingValues]:
-    rows = conn.execute(
-        "SELECT item FROM processed WHERE device_id = ? AND sk >= ? AND sk <= ?",
-        (device_id, keys.sk_lower_bound(start), keys.sk_upper_bound(start + MINUTE_MS - 1)),
-    ).fetchall()
-    return [ReadingValues.of_item(json.loads(item)) for (item,) in rows]
 
 
 def _span_rollups(conn: sqlite3.Connection, device_id: str, hour: int) -> list[Rollup]:

@@ -9,6 +9,7 @@ text.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
@@ -89,6 +90,18 @@ def _decode_device(device_id: str, version: int, text: str) -> DeviceRecord:
     )
 
 
+def values_in(
+    conn: sqlite3.Connection, device_id: str, start_ms: int, end_ms: int
+) -> list[ReadingValues]:
+    """What rollups need of the device's processed rows in the range, on ``conn`` (a reading
+    connection, or the writer's inside its transaction, which sees its own rows)."""
+    rows = conn.execute(
+        "SELECT item FROM processed WHERE device_id = ? AND sk >= ? AND sk <= ? ORDER BY sk",
+        (device_id, keys.sk_lower_bound(start_ms), keys.sk_upper_bound(end_ms)),
+    ).fetchall()
+    return [ReadingValues.of_item(json.loads(item)) for (item,) in rows]
+
+
 class SqliteTimeSeriesStore:
     """Tables ``rollups`` (device, span, start) and ``devices`` (device).
 
@@ -125,13 +138,8 @@ class SqliteTimeSeriesStore:
     ) -> Iterator[ReadingValues]:
         """From the ``processed`` table, parsing JSON only (no record validation)."""
         with self._db.reading() as conn:
-            rows = conn.execute(
-                "SELECT item FROM processed WHERE device_id = ? AND sk >= ? AND sk <= ? "
-                "ORDER BY sk",
-                (device_id, keys.sk_lower_bound(start_ms), keys.sk_upper_bound(end_ms)),
-            ).fetchall()
-        for (item,) in rows:
-            yield ReadingValues.of_item(json.loads(item))
+            values = values_in(conn, device_id, start_ms, end_ms)
+        yield from values
 
     def reading_keys(self, *, device_id: str, start_ms: int, end_ms: int) -> list[str]:
         """From the ``processed`` table's primary key alone (no item is read)."""

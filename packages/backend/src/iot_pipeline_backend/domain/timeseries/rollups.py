@@ -157,7 +157,7 @@ def _recompute(
     """
     batch: dict[int, dict[str, ReadingValues]] = {}
     for item in items:
-        values = ReadingValues.of_item(item.model_dump(mode="json"))
+        values = ReadingValues.of_record(item)
         batch.setdefault(minute_of(item.timestamp), {})[values.sk] = values
     rollups: list[Rollup] = []
     for first, last in _runs(minutes):
