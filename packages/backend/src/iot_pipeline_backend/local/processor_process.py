@@ -96,6 +96,7 @@ class ProcessorProcess:
         if self._supervisor is not None:
             self._supervisor.join(timeout)
             self._supervisor = None
+        self._wake.close()  # the child is gone: nobody reads it, and a restart makes a new one
 
     def _spawn(self) -> None:
         command = [

@@ -17,14 +17,20 @@ class PipeWake:
     def __init__(self) -> None:
         self.read_fd, self.write_fd = os.pipe()
         os.set_blocking(self.write_fd, False)
+        self._closed = False
 
     def notify(self) -> None:
-        """Wake the receiver (a full pipe already will)."""
+        """Wake the receiver (a full pipe already will); nothing once closed."""
+        if self._closed:
+            return  # the descriptor's number may belong to another file by now
         with contextlib.suppress(OSError):  # BlockingIOError included: the pipe is full
             os.write(self.write_fd, b"\0")
 
     def close(self) -> None:
         """Close both ends (a child started with the read end keeps its own copy)."""
+        if self._closed:
+            return
+        self._closed = True
         for fd in (self.read_fd, self.write_fd):
             with contextlib.suppress(OSError):
                 os.close(fd)
