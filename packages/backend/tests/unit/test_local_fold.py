@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator
 from fractions import Fraction
 
@@ -20,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from iot_pipeline_backend.adapters.local import LocalAdapters
+from iot_pipeline_backend.adapters.local.fold import ProcessedWrite
 from iot_pipeline_backend.domain.messages import pack_messages
 from iot_pipeline_backend.domain.process import process_reading
 from iot_pipeline_backend.handlers import processor
@@ -219,3 +221,39 @@ def test_given_any_history_of_batches_then_rollups_and_devices_equal_brute_force
         assert record.latest is not None and record.latest.reading_id == newest.reading_id
         assert record.last_seen == newest.timestamp
         assert record.first_seen == min(r.timestamp for r in sent)
+
+
+def test_given_a_plan_another_write_made_stale_when_it_runs_then_it_plans_again(
+    adapters: LocalAdapters,
+) -> None:
+    # GIVEN a processed write planned against the stored state (device unknown yet)
+    device = f"stale-{next(_ids)}"
+    first, second = (
+        process_reading(
+            _raw(device, f"r{i}", T0 + i, 200 + i, False), config=PipelineConfig(), now_ms=T0
+        )
+        for i in (1, 2)
+    )
+    row = (device, keys.sort_key(first.timestamp, first.reading_id), first.model_dump_json())
+    planned = ProcessedWrite([first], [row], planning=(adapters.db, threading.RLock()))
+    planned.prepare()
+    try:
+        # AND another write of the same device's minute committed after that plan
+        adapters.processed.store_processed_readings([second])
+        # WHEN the planned write runs in a transaction
+        with adapters.db.transaction() as conn:
+            planned(conn)
+    finally:
+        planned.release()
+    # THEN its rollups and device record count both readings, not only its own
+    [minute] = adapters.timeseries.rollups(
+        device_id=device, span=MINUTE, start=0, end=T0 + HOUR, descending=False
+    )
+    assert minute.count == 2
+    [hour] = adapters.timeseries.rollups(
+        device_id=device, span=HOUR, start=0, end=T0 + HOUR, descending=False
+    )
+    assert hour.count == 2
+    record = adapters.timeseries.get_device(device)
+    assert record is not None and record.readings == 2
+    assert record.latest is not None and record.latest.reading_id == "r2"

@@ -174,6 +174,9 @@ class SqliteProcessedReadingStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        #: Held by a processed write from its plan until its unit ends (``fold.py``): the
+        #: process's processed writes plan one after the other, each against the last.
+        self._planning = threading.RLock()
 
     def store_processed_readings(self, readings: Sequence[ProcessedItem]) -> None:
         """Upsert every reading with its rollups in one write (with the current unit, if any).
@@ -184,7 +187,7 @@ class SqliteProcessedReadingStore:
         rows = [
             (r.device_id, keys.sort_key(r.timestamp, r.reading_id), _to_json(r)) for r in readings
         ]
-        self._db.defer(ProcessedWrite(readings, rows))
+        self._db.defer(ProcessedWrite(readings, rows, planning=(self._db, self._planning)))
 
     def query_processed(
         self,

@@ -12,7 +12,8 @@ Callers wait for their unit's commit, so "returned" still means "durable" (``syn
 FULL``); what the group shares is the fsync, and the CPU work of building rows stays in the
 callers' threads, outside the transaction. Two optional methods of an operation serve that:
 ``absorb(next)`` lets it take the unit's next operation into itself (``Database.defer``
-asks), and ``prepare()`` runs in the caller's thread just before the unit is queued.
+asks), ``prepare()`` runs in the caller's thread just before the unit is queued, and
+``release()`` once the unit has ended, committed or not, for an operation that prepared.
 """
 
 from __future__ import annotations
@@ -95,22 +96,31 @@ class Writer:
         """Queue ``unit``, wait until its group committed; its results, or its error raised."""
         if not unit.operations:
             return []
-        for operation in unit.operations:
-            # CPU work an operation can do before the transaction, in the caller's thread.
-            prepare = getattr(operation, "prepare", None)
-            if prepare is not None:
-                prepare()
-        with self._wake:
-            if self._closed:
-                raise StoreUnavailableError("the local database is closed")
-            self._pending.append(unit)
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="iot-pipeline-db-writer", daemon=True
-                )
-                self._thread.start()
-            self._wake.notify()
-        unit.done.wait()
+        prepared: list[Operation] = []
+        try:
+            for operation in unit.operations:
+                # Work an operation can do before the transaction, in the caller's thread.
+                prepare = getattr(operation, "prepare", None)
+                if prepare is not None:
+                    prepared.append(operation)
+                    prepare()
+            with self._wake:
+                if self._closed:
+                    raise StoreUnavailableError("the local database is closed")
+                self._pending.append(unit)
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._run, name="iot-pipeline-db-writer", daemon=True
+                    )
+                    self._thread.start()
+                self._wake.notify()
+            unit.done.wait()
+        finally:
+            for operation in prepared:
+                # What its ``prepare`` held until the unit ended, committed or not.
+                release = getattr(operation, "release", None)
+                if release is not None:
+                    release()
         if unit.error is not None:
             raise unit.error
         return unit.results
