@@ -53,6 +53,45 @@ def test_given_a_stored_reading_when_the_same_reading_id_comes_again_then_the_or
     assert all_raw(backend) == [first]
 
 
+def test_given_a_client_keyed_reading_when_it_comes_again_then_its_key_finds_the_original(
+    backend: Backend,
+) -> None:
+    # A reading that came with its device time and id has a deterministic key.
+    first = raw("r-1", T0, temp=21.5)
+    assert backend.raw.store_raw_readings([first], key_sources=["client"]) == [first]
+
+    again = raw("r-1", T0, temp=99.0)
+    returned = backend.raw.store_raw_readings([again, again], key_sources=["client", "client"])
+
+    assert returned == [first, first]
+    assert all_raw(backend) == [first]
+
+
+def test_given_a_client_keyed_reading_when_its_id_comes_with_another_time_then_both_are_kept(
+    backend: Backend,
+) -> None:
+    # Its key is (device time, id): another device time is another reading, not a repeat.
+    first, other = raw("r-1", T0), raw("r-1", T0 + 5_000, temp=30.0)
+    backend.raw.store_raw_readings([first], key_sources=["client"])
+
+    assert backend.raw.store_raw_readings([other], key_sources=["client"]) == [other]
+    assert all_raw(backend) == [first, other]
+
+
+def test_given_a_server_timed_reading_when_its_id_comes_again_then_the_original_is_kept(
+    backend: Backend,
+) -> None:
+    first = raw("r-1", T0)
+    backend.raw.store_raw_readings([first], key_sources=["server_time"])
+
+    again = raw("r-1", T0 + 40, temp=99.0)  # the server's clock moved on
+    mixed = [raw("r-2", T0 + 40), again]
+    returned = backend.raw.store_raw_readings(mixed, key_sources=["client", "server_time"])
+
+    assert returned == [mixed[0], first]
+    assert all_raw(backend) == [first, mixed[0]]
+
+
 def test_given_two_readings_in_the_same_millisecond_when_stored_then_both_exist(
     backend: Backend,
 ) -> None:

@@ -27,14 +27,29 @@ _T = TypeVar("_T")
 #: How long a writer waits for another writer's lock before giving up (ms).
 BUSY_TIMEOUT_MS = 10_000
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS raw (
+#: The raw table (``{name}``: created under another name while an older one is upgraded).
+_RAW_TABLE = """
+CREATE TABLE IF NOT EXISTS {name} (
     device_id   TEXT NOT NULL,
     sk          TEXT NOT NULL,
     reading_id  TEXT NOT NULL,
     item        TEXT NOT NULL,
-    PRIMARY KEY (device_id, sk),
-    UNIQUE (device_id, reading_id)
+    PRIMARY KEY (device_id, sk)
+) WITHOUT ROWID;
+"""
+
+SCHEMA = (
+    _RAW_TABLE.format(name="raw")
+    + """
+-- A reading's key is its device time and id: a repeat of a reading that came with both has the
+-- same key, so the primary key finds it. A reading id that came without a device time got the
+-- server's time, so its repeat has another key: such readings are found through their id here
+-- (``stores.py``), as the DynamoDB raw table finds them through a marker item.
+CREATE TABLE IF NOT EXISTS raw_ids (
+    device_id   TEXT NOT NULL,
+    reading_id  TEXT NOT NULL,
+    sk          TEXT NOT NULL,
+    PRIMARY KEY (device_id, reading_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS processed (
     device_id   TEXT NOT NULL,
@@ -85,6 +100,7 @@ CREATE TABLE IF NOT EXISTS devices (
     item        TEXT NOT NULL
 ) WITHOUT ROWID;
 """
+)
 
 
 class Database:
@@ -100,6 +116,37 @@ class Database:
         with self.reading() as conn:
             # executescript commits on its own; every statement is idempotent.
             conn.executescript(SCHEMA)
+        self._upgrade_raw()
+
+    def _upgrade_raw(self) -> None:
+        """Rebuild a raw table of an older version, which also kept UNIQUE(device_id,
+        reading_id): that second index doubled the B-tree work of every raw insert.
+
+        Every reading it holds gets an entry in ``raw_ids``, since which of them came without
+        a device time is not recorded: their repeats keep being found. Runs once per data
+        directory, in one transaction (a crash leaves the old table as it was).
+        """
+
+        def old_table(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'raw'"
+            ).fetchone()
+            return row is not None and "UNIQUE" in row[0]
+
+        with self.reading() as conn:
+            if not old_table(conn):
+                return
+        with self.transaction() as conn:
+            if not old_table(conn):  # another process upgraded it meanwhile
+                return
+            conn.execute(_RAW_TABLE.format(name="raw_upgraded"))
+            conn.execute("INSERT INTO raw_upgraded SELECT device_id, sk, reading_id, item FROM raw")
+            conn.execute(
+                "INSERT OR IGNORE INTO raw_ids (device_id, reading_id, sk) "
+                "SELECT device_id, reading_id, sk FROM raw"
+            )
+            conn.execute("DROP TABLE raw")
+            conn.execute("ALTER TABLE raw_upgraded RENAME TO raw")
 
     def _open(self) -> sqlite3.Connection:
         if self._closed:
@@ -280,6 +327,11 @@ def insert_rows(conn: sqlite3.Connection, head: str, rows: Sequence[Sequence[obj
             f"{head} VALUES {','.join([marks] * len(chunk))}",
             [value for row in chunk for value in row],
         )
+
+
+def value_pairs(count: int) -> str:
+    """``(?, ?),`` … ``count`` times: a ``VALUES`` list to join a batch of keys against."""
+    return ",".join("(?, ?)" for _ in range(count))
 
 
 def _guarded(operation: Callable[[sqlite3.Connection], _T], conn: sqlite3.Connection) -> _T:

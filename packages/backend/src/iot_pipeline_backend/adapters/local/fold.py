@@ -37,7 +37,7 @@ from typing import Any
 from iot_pipeline_common import keys
 from iot_pipeline_common.models import ProcessedItem
 
-from iot_pipeline_backend.adapters.local.db import Database, insert_rows
+from iot_pipeline_backend.adapters.local.db import Database, insert_rows, value_pairs
 from iot_pipeline_backend.adapters.local.timeseries import decode_rollup, encode_rollup, values_in
 from iot_pipeline_backend.domain.timeseries.rollups import (
     HOUR_MS,
@@ -287,17 +287,13 @@ def _hours(
 # -- statements ------------------------------------------------------------------------------
 
 
-def _pairs_join(count: int) -> str:
-    return ",".join("(?, ?)" for _ in range(count))
-
-
 def _stored_keys(conn: sqlite3.Connection, wanted: list[_Key]) -> set[_Key]:
     found: set[_Key] = set()
     for first in range(0, len(wanted), _CHUNK):
         chunk = wanted[first : first + _CHUNK]
         rows = conn.execute(
             "SELECT p.device_id, p.sk FROM processed AS p "  # noqa: S608 - only placeholders
-            f"JOIN (VALUES {_pairs_join(len(chunk))}) AS w "
+            f"JOIN (VALUES {value_pairs(len(chunk))}) AS w "
             "ON p.device_id = w.column1 AND p.sk = w.column2",
             [part for pair in chunk for part in pair],
         ).fetchall()
@@ -311,7 +307,7 @@ def _rollups(conn: sqlite3.Connection, span: int, wanted: list[_Span]) -> dict[_
         chunk = wanted[first : first + _CHUNK]
         rows = conn.execute(
             "SELECT r.device_id, r.start, r.item FROM rollups AS r "  # noqa: S608
-            f"JOIN (VALUES {_pairs_join(len(chunk))}) AS w "
+            f"JOIN (VALUES {value_pairs(len(chunk))}) AS w "
             "ON r.device_id = w.column1 AND r.span = ? AND r.start = w.column2",
             [*(part for pair in chunk for part in pair), span],
         ).fetchall()

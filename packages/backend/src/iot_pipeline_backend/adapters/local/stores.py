@@ -10,7 +10,7 @@ from typing import TypeVar
 from iot_pipeline_common import keys
 from iot_pipeline_common.models import ProcessedItem, RawItem
 
-from iot_pipeline_backend.adapters.local.db import Database, insert_rows
+from iot_pipeline_backend.adapters.local.db import Database, insert_rows, value_pairs
 from iot_pipeline_backend.adapters.local.fold import ProcessedWrite
 from iot_pipeline_backend.ports import KeySource, StoredPage
 
@@ -88,7 +88,7 @@ class _Claims:
 
 
 class SqliteRawReadingStore:
-    """Raw readings; UNIQUE(device_id, reading_id) makes a repeat a no-op."""
+    """Raw readings keyed (device_id, sk); ``raw_ids`` finds repeats of server-timed ones."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -99,50 +99,84 @@ class SqliteRawReadingStore:
     ) -> list[RawItem]:
         """Insert new readings in one transaction; repeats return the stored original.
 
-        ``key_sources`` is not needed: UNIQUE(device_id, reading_id) finds every repeat.
+        A reading whose key the client chose (``client``: device time and reading id) is a
+        repeat when its key is stored; one whose time the server chose (``server_time``, the
+        default when ``key_sources`` is not given) when its reading id is in ``raw_ids``; a
+        reading id the server generated (``server_id``) cannot have been stored before.
         """
-        keyed: dict[tuple[str, str], RawItem] = {}
-        for reading in readings:
-            keyed.setdefault((reading.device_id, reading.reading_id), reading)
+        sources: list[KeySource] = (
+            list(key_sources) if key_sources is not None else ["server_time"] * len(readings)
+        )
+        if len(sources) != len(readings):
+            raise ValueError("key_sources must give one source per reading")
+        keyed: dict[tuple[str, str], tuple[RawItem, KeySource]] = {}
+        for reading, source in zip(readings, sources, strict=True):
+            keyed.setdefault((reading.device_id, reading.reading_id), (reading, source))
         taken = self._claims.acquire(list(keyed))
         held_by_unit = self._db.when_settled(lambda: self._claims.release(taken))
         try:
-            stored = self._stored_originals(list(keyed))
-            new = [r for key, r in keyed.items() if key not in stored]
+            stored = self._stored_originals(
+                [r for r, source in keyed.values() if source == "client"],
+                [r for r, source in keyed.values() if source == "server_time"],
+            )
+            new = [(r, source) for key, (r, source) in keyed.items() if key not in stored]
             # Encoded before the write: the writer's transaction only copies rows in.
             rows = [
                 (r.device_id, keys.sort_key(r.timestamp, r.reading_id), r.reading_id, _to_json(r))
-                for r in new
+                for r, _ in new
+            ]
+            ids = [
+                (device_id, reading_id, sk)
+                for (device_id, sk, reading_id, _), (_, source) in zip(rows, new, strict=True)
+                if source == "server_time"
             ]
 
             def insert(conn: sqlite3.Connection) -> None:
-                # A plain INSERT: a row another process stored meanwhile fails the unit
+                # Plain INSERTs: a row another process stored meanwhile fails the unit
                 # (nothing acknowledged) instead of being overwritten or missed.
                 insert_rows(conn, "INSERT INTO raw (device_id, sk, reading_id, item)", rows)
+                insert_rows(conn, "INSERT INTO raw_ids (device_id, reading_id, sk)", ids)
 
             if rows:
                 self._db.defer(insert)
         finally:
             if not held_by_unit:
                 self._claims.release(taken)
-        stored.update({(r.device_id, r.reading_id): r for r in new})
+        stored.update({(r.device_id, r.reading_id): r for r, _ in new})
         return [stored[(r.device_id, r.reading_id)] for r in readings]
 
-    def _stored_originals(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], RawItem]:
+    def _stored_originals(
+        self, by_key: Sequence[RawItem], by_id: Sequence[RawItem]
+    ) -> dict[tuple[str, str], RawItem]:
+        """The stored readings with the keys of ``by_key`` or the reading ids of ``by_id``."""
         stored: dict[tuple[str, str], RawItem] = {}
+        found: list[tuple[str]] = []
         with self._db.reading() as conn:
-            for start in range(0, len(pairs), _LOOKUP_CHUNK):
-                chunk = pairs[start : start + _LOOKUP_CHUNK]
-                # One indexed lookup for the whole chunk instead of one query per reading.
-                values = ",".join("(?, ?)" for _ in chunk)
-                rows = conn.execute(
-                    "SELECT raw.device_id, raw.reading_id, raw.item FROM raw "  # noqa: S608
-                    f"JOIN (VALUES {values}) AS wanted "
-                    "ON raw.device_id = wanted.column1 AND raw.reading_id = wanted.column2",
-                    [part for pair in chunk for part in pair],
+            for start in range(0, len(by_key), _LOOKUP_CHUNK):
+                chunk = by_key[start : start + _LOOKUP_CHUNK]
+                # One primary-key lookup for the whole chunk instead of one query per reading.
+                found += conn.execute(
+                    "SELECT raw.item FROM raw "  # noqa: S608 - only placeholders
+                    f"JOIN (VALUES {value_pairs(len(chunk))}) AS wanted "
+                    "ON raw.device_id = wanted.column1 AND raw.sk = wanted.column2",
+                    [
+                        part
+                        for r in chunk
+                        for part in (r.device_id, keys.sort_key(r.timestamp, r.reading_id))
+                    ],
                 ).fetchall()
-                for device_id, reading_id, item in rows:
-                    stored[(device_id, reading_id)] = RawItem.model_validate_json(item)
+            for start in range(0, len(by_id), _LOOKUP_CHUNK):
+                chunk = by_id[start : start + _LOOKUP_CHUNK]
+                found += conn.execute(
+                    "SELECT raw.item FROM raw_ids "  # noqa: S608 - only placeholders
+                    f"JOIN (VALUES {value_pairs(len(chunk))}) AS wanted "
+                    "ON raw_ids.device_id = wanted.column1 AND raw_ids.reading_id = wanted.column2 "
+                    "JOIN raw ON raw.device_id = raw_ids.device_id AND raw.sk = raw_ids.sk",
+                    [part for r in chunk for part in (r.device_id, r.reading_id)],
+                ).fetchall()
+        for (item,) in found:
+            original = RawItem.model_validate_json(item)
+            stored[(original.device_id, original.reading_id)] = original
         return stored
 
     def query_raw(
