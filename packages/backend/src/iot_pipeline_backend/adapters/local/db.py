@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
+from iot_pipeline_backend.adapters.local.checkpoint import Checkpointer
 from iot_pipeline_backend.adapters.local.writer import Operation, Unit, Writer
 from iot_pipeline_backend.errors import StoreUnavailableError
 
@@ -112,7 +113,12 @@ class Database:
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
         self._closed = False
-        self._writer = Writer(self._open, lock_path=path.with_name(path.name + "-writer.lock"))
+        self._checkpointer = Checkpointer(self._open)
+        self._writer = Writer(
+            self._open,
+            lock_path=path.with_name(path.name + "-writer.lock"),
+            on_commit=self._checkpointer.committed,
+        )
         with self.reading() as conn:
             # executescript commits on its own; every statement is idempotent.
             conn.executescript(SCHEMA)
@@ -158,6 +164,8 @@ class Database:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            # Checkpoints run outside the write lock (``checkpoint.py``), not in a COMMIT.
+            conn.execute("PRAGMA wal_autocheckpoint=0")
         except sqlite3.Error as exc:
             raise StoreUnavailableError(f"cannot open {self.path.name}") from exc
         return conn
@@ -250,6 +258,7 @@ class Database:
                 finally:
                     self._local.borrowed = None
                 conn.execute("COMMIT")
+                self._checkpointer.committed()
             except sqlite3.Error as exc:
                 callbacks.clear()
                 if conn.in_transaction:
@@ -293,6 +302,7 @@ class Database:
     def close(self) -> None:
         """Finish queued writes, then close every connection (idempotent)."""
         self._writer.close()
+        self._checkpointer.close()
         with self._lock:
             self._closed = True
             for conn in self._connections:

@@ -54,9 +54,15 @@ class Writer:
     """Runs units on ``connect()``'s connection from a thread of its own (started lazily)."""
 
     def __init__(
-        self, connect: Callable[[], sqlite3.Connection], *, lock_path: Path | None = None
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        *,
+        lock_path: Path | None = None,
+        on_commit: Callable[[], None] | None = None,
     ) -> None:
         self._connect = connect
+        #: Called after every committed group (the database's checkpointer).
+        self._on_commit = on_commit
         #: Taken (``flock``) around every write transaction, so writers in other processes
         #: (a runtime's processor, a CLI command) queue in the kernel and wake the moment
         #: it is free, instead of in SQLite's busy handler, which sleeps 1 ms to 100 ms
@@ -152,19 +158,23 @@ class Writer:
             with self.lock:
                 try:
                     with self.across_processes():
-                        self._commit_group(group)
+                        committed = self._commit_group(group)
                 except OSError as exc:  # the lock file cannot be opened or locked
                     _fail(group, exc)
+                    committed = False
+            if committed and self._on_commit is not None:
+                self._on_commit()
             for unit in group:
                 unit.done.set()
 
-    def _commit_group(self, group: list[Unit]) -> None:
+    def _commit_group(self, group: list[Unit]) -> bool:
+        """Run and commit ``group``; False if nothing of it committed."""
         try:
             conn = self.connection()
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             _fail(group, exc)
-            return
+            return False
         try:
             for unit in group:
                 _run_unit(conn, unit)
@@ -175,6 +185,8 @@ class Writer:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             _fail(group, exc)
+            return False
+        return True
 
 
 def _run_unit(conn: sqlite3.Connection, unit: Unit) -> None:
