@@ -57,6 +57,21 @@ def test_given_no_config_file_then_defaults_and_edits_are_picked_up(tmp_path: Pa
     assert source.problem is None
 
 
+def test_given_a_config_file_removed_then_defaults_again_until_it_is_back(tmp_path: Path) -> None:
+    path = tmp_path / "config.json"
+    source = JsonFileConfigSource(path)
+    assert source.load_config() == PipelineConfig()
+    path.write_text('{"batch_size": 3}')
+    assert source.load_config().batch_size == 3
+
+    path.unlink()
+    assert source.load_config() == PipelineConfig()
+    assert source.load_config() == PipelineConfig()
+
+    path.write_text('{"batch_size": 4}')
+    assert source.load_config().batch_size == 4
+
+
 def test_given_an_invalid_first_config_then_config_error_names_the_key(tmp_path: Path) -> None:
     # GIVEN nothing valid was ever loaded, THEN there is nothing to fall back on: it raises
     source = JsonFileConfigSource(tmp_path / "config.json")

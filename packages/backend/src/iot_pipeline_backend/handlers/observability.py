@@ -107,7 +107,13 @@ def lambda_entry(func: Handler) -> Handler:
     @functools.wraps(func)
     def entry(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if not built:
-            traced: Handler = tracer().capture_lambda_handler(with_request_id)
+            # Disabled (outside Lambda by default), capture_lambda_handler would still open
+            # a no-op subsegment and annotate it on every invocation.
+            traced: Handler = (
+                with_request_id
+                if tracer().disabled
+                else tracer().capture_lambda_handler(with_request_id)
+            )
             built.append((traced, metrics.log_metrics(traced)))
         traced_only, with_metrics = built[0]
         return (traced_only if is_metrics_disabled() else with_metrics)(event, context)

@@ -78,8 +78,11 @@ class JsonFileConfigSource:
         with self._lock:
             if stat is None:
                 self._forget_problem()
-                self._stamp = self._digest = None
-                self._last_good = PipelineConfig()
+                if self._stamp is not None or self._last_good is None:
+                    # The defaults, built once while the file stays away (a config is
+                    # loaded for every request).
+                    self._stamp = self._digest = None
+                    self._last_good = PipelineConfig()
                 return self._last_good
             stamp = (stat.st_mtime_ns, stat.st_size)
             if stamp == self._stamp:
