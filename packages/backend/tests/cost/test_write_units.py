@@ -22,9 +22,15 @@ from typing import Any
 
 import pytest
 from iot_pipeline_backend.cost.model import Assumptions, write_units_per_reading
+from iot_pipeline_backend.cost.timeseries import (
+    DEVICE_RECORD_EXTRA_BYTES,
+    ROLLUP_ITEM_BYTES,
+    time_series_cost,
+)
 from iot_pipeline_backend.domain.ingest import ingest_readings
 from iot_pipeline_backend.domain.messages import unpack_message
 from iot_pipeline_backend.domain.process import process_readings
+from iot_pipeline_backend.domain.timeseries import maintain_rollups
 from iot_pipeline_common.models import PipelineConfig, Reading
 
 T0 = 1_705_314_600_000
@@ -62,11 +68,16 @@ def write_units(item: dict[str, Any]) -> int:
 class WriteMeter:
     """Write units of every DynamoDB write a client sends, by component."""
 
-    def __init__(self, *, raw_table: str, processed_table: str) -> None:
+    def __init__(
+        self, *, raw_table: str, processed_table: str, aggregates_table: str | None = None
+    ) -> None:
         self.units: Counter[str] = Counter()
         self.raw_item_bytes: list[int] = []
+        #: Bytes of each aggregates item written, by component ("rollup", "device record").
+        self.aggregate_item_bytes: dict[str, list[int]] = {"rollup": [], "device record": []}
         self._raw_table = raw_table
         self._processed_table = processed_table
+        self._aggregates_table = aggregates_table
         self._lock = threading.Lock()  # the raw store puts from several threads
 
     def component(self, table: str, item: dict[str, Any]) -> str:
@@ -76,14 +87,18 @@ class WriteMeter:
             return "marker" if item["sk"]["S"].startswith("id#") else "raw"
         if table == self._processed_table:
             return "processed"
+        if table == self._aggregates_table:
+            return "device record" if item["sk"]["S"] == "device" else "rollup"
         raise AssertionError(f"writes to {table} are not priced by the cost model")
 
-    def count(self, table: str, item: dict[str, Any]) -> None:
+    def count(self, table: str, item: dict[str, Any], *, factor: int = 1) -> None:
         part = self.component(table, item)
         with self._lock:
-            self.units[part] += write_units(item)
+            self.units[part] += factor * write_units(item)
             if part == "raw":
                 self.raw_item_bytes.append(item_size(item))
+            elif part in self.aggregate_item_bytes:
+                self.aggregate_item_bytes[part].append(item_size(item))
 
     def before_call(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         if model.name == "PutItem":
@@ -92,7 +107,15 @@ class WriteMeter:
             for table, requests in params["RequestItems"].items():
                 for request in requests:
                     self.count(table, request["PutRequest"]["Item"])
-        elif model.name in ("UpdateItem", "DeleteItem", "TransactWriteItems"):
+        elif model.name == "TransactWriteItems":
+            # Two write units per started KB of each item written in a transaction:
+            # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html#transaction-capacity-handling
+            for entry in params["TransactItems"]:
+                ((action, request),) = entry.items()
+                if action != "Put":
+                    raise AssertionError(f"transactional {action} is not priced by this meter")
+                self.count(request["TableName"], request["Item"], factor=2)
+        elif model.name in ("UpdateItem", "DeleteItem"):
             raise AssertionError(f"{model.name} is not priced by this meter yet")
 
 
@@ -159,3 +182,63 @@ def test_given_readings_of_each_shape_then_the_write_units_counted_equal_the_mod
         assert mean_raw_bytes < 400
         assert per_reading == {"raw": 1.0, "processed": 1.0}
         assert sum(per_reading.values()) <= WRITE_UNIT_BUDGET
+
+
+def test_given_sdk_readings_of_one_device_at_1_hz_then_rollup_writes_counted_equal_the_model(
+    aws: Any,
+) -> None:
+    meter = WriteMeter(
+        raw_table=aws.settings.raw_table_name,
+        processed_table=aws.settings.processed_table_name,
+        aggregates_table=aws.settings.aggregates_table_name,
+    )
+    aws.adapters.clients["dynamodb"].meta.events.register(
+        "before-parameter-build.dynamodb", meter.before_call
+    )
+    config = PipelineConfig()
+    # GIVEN one request of 100 SDK-shaped readings from one device, a second apart (T0 is a
+    # minute boundary: they touch 2 minutes and 1 hour)
+    readings = [
+        sdk_shaped(i, shape="sdk").model_copy(update={"timestamp": T0 + i * 1_000})
+        for i in range(100)
+    ]
+    ingest_readings(
+        readings, raw_store=aws.adapters.raw, queue=aws.adapters.queue, config=config, now_ms=T0
+    )
+    # WHEN the processor stores them and keeps their rollups, as its handler does on AWS
+    for body in aws.drain_queue():
+        items = process_readings(
+            unpack_message(body),
+            processed_store=aws.adapters.processed,
+            alerts=aws.adapters.alerts,
+            config=config,
+            now_ms=T0,
+        )
+        maintain_rollups(items, timeseries=aws.adapters.timeseries)
+
+    # THEN the rollups and the device record were written once each, in one transaction,
+    # at the item sizes the model assumes
+    sizes = meter.aggregate_item_bytes
+    assert len(sizes["rollup"]) == 2 + 1 and len(sizes["device record"]) == 1
+    assert max(sizes["rollup"]) <= ROLLUP_ITEM_BYTES
+    mean_raw_bytes = math.ceil(sum(meter.raw_item_bytes) / len(meter.raw_item_bytes))
+    assumptions = Assumptions(
+        readings_per_second=1, batch_size=100, bytes_per_reading=mean_raw_bytes
+    )
+    assert sizes["device record"][0] <= assumptions.processed_item_bytes + (
+        DEVICE_RECORD_EXTRA_BYTES
+    )
+    rollup_units = (meter.units["rollup"] + meter.units["device record"]) / 100
+    assert rollup_units == 2 * (3 * 1 + 1) / 100
+    # AND the model prices the same writes for the minutes a request touches on average
+    # (1 + 99/60 instead of this request's 2)
+    modelled = time_series_cost(assumptions)
+    assert modelled.write_units_per_reading == pytest.approx(
+        2 * (modelled.minutes_per_request + 1 + 99 / 3600 + 1) / 100
+    )
+    assert modelled.write_units_per_reading == pytest.approx(
+        rollup_units + 2 * (modelled.minutes_per_request - 2 + 99 / 3600) / 100
+    )
+    # AND raw, processed and aggregates together stay within the budget per reading
+    total = (meter.units["raw"] + meter.units["processed"]) / 100 + rollup_units
+    assert total <= WRITE_UNIT_BUDGET
