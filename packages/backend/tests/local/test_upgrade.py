@@ -35,6 +35,17 @@ def _raw(reading_id: str, timestamp: int, temperature: float = 21.5) -> RawItem:
     )
 
 
+def _stored(adapters: LocalAdapters) -> list[RawItem]:
+    return adapters.raw.query_raw(
+        device_id="device-1",
+        start_ms=0,
+        end_ms=T0 + 10_000,
+        limit=10,
+        descending=False,
+        after_sk=None,
+    ).records
+
+
 def _raw_table_sql(data_dir: Path) -> str:
     with sqlite3.connect(data_dir / DATABASE_FILE) as conn:
         (sql,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'raw'").fetchone()
@@ -68,27 +79,11 @@ def test_given_an_older_raw_table_when_opened_then_rebuilt_and_every_repeat_stil
     try:
         # THEN the table has one key only, and holds the same readings
         assert "UNIQUE" not in _raw_table_sql(tmp_path)
-        page = adapters.raw.query_raw(
-            device_id="device-1",
-            start_ms=0,
-            end_ms=T0 + 10,
-            limit=10,
-            descending=False,
-            after_sk=None,
-        )
-        assert page.records == old
+        assert _stored(adapters) == old
         # AND a repeat of either, keyed by the server's time or by its own, is the original
         again = [_raw("r-1", T0 + 500, 99.0), _raw("r-2", T0 + 1, 99.0)]
         returned = adapters.raw.store_raw_readings(again, key_sources=["server_time", "client"])
         assert returned == old
-        page = adapters.raw.query_raw(
-            device_id="device-1",
-            start_ms=0,
-            end_ms=T0 + 1000,
-            limit=10,
-            descending=False,
-            after_sk=None,
-        )
-        assert page.records == old
+        assert _stored(adapters) == old
     finally:
         adapters.close()

@@ -336,32 +336,34 @@ def _span_rollups(conn: sqlite3.Connection, device_id: str, hour: int) -> list[R
     return [decode_rollup(device_id, MINUTE_MS, start, item) for start, item in rows]
 
 
-def _versions(conn: sqlite3.Connection, wanted: list[str]) -> dict[str, int]:
-    """The stored device records' versions (a device with none is absent)."""
-    found: dict[str, int] = {}
+def _device_rows(
+    conn: sqlite3.Connection, wanted: list[str], *, with_item: bool
+) -> list[tuple[Any, ...]]:
+    """``(device_id, version[, item])`` of the stored device records among ``wanted``."""
+    columns = "device_id, version, item" if with_item else "device_id, version"
+    rows: list[tuple[Any, ...]] = []
     for first in range(0, len(wanted), _CHUNK):
         chunk = wanted[first : first + _CHUNK]
         marks = ",".join("?" * len(chunk))
-        rows = conn.execute(
-            f"SELECT device_id, version FROM devices WHERE device_id IN ({marks})",  # noqa: S608
+        rows += conn.execute(
+            f"SELECT {columns} FROM devices WHERE device_id IN ({marks})",  # noqa: S608
             chunk,
         ).fetchall()
-        found.update(rows)
-    return found
+    return rows
+
+
+def _versions(conn: sqlite3.Connection, wanted: list[str]) -> dict[str, int]:
+    """The stored device records' versions (a device with none is absent)."""
+    return {
+        device_id: version for device_id, version in _device_rows(conn, wanted, with_item=False)
+    }
 
 
 def _devices(conn: sqlite3.Connection, wanted: list[str]) -> dict[str, tuple[int, dict[str, Any]]]:
-    found: dict[str, tuple[int, dict[str, Any]]] = {}
-    for first in range(0, len(wanted), _CHUNK):
-        chunk = wanted[first : first + _CHUNK]
-        marks = ",".join("?" * len(chunk))
-        rows = conn.execute(
-            f"SELECT device_id, version, item FROM devices WHERE device_id IN ({marks})",  # noqa: S608
-            chunk,
-        ).fetchall()
-        for device_id, version, item in rows:
-            found[device_id] = (version, json.loads(item))
-    return found
+    return {
+        device_id: (version, json.loads(item))
+        for device_id, version, item in _device_rows(conn, wanted, with_item=True)
+    }
 
 
 def _write_rollups(conn: sqlite3.Connection, rollups: Sequence[Rollup] | Any) -> None:
