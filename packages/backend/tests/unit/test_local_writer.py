@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from iot_pipeline_backend.adapters.local.db import Database
+from iot_pipeline_backend.errors import StoreUnavailableError
 
 
 def _rows(db: Database) -> list[str]:
@@ -77,5 +78,23 @@ def test_given_a_unit_when_its_block_raises_then_nothing_of_it_is_written(tmp_pa
             failing_request()
         db.defer(_insert("y"))
         assert _rows(db) == ["y"]
+    finally:
+        db.close()
+
+
+def test_given_the_write_lock_file_cannot_be_opened_then_every_write_path_says_store_unavailable(
+    tmp_path: Path,
+) -> None:
+    # GIVEN the data dir's cross-process lock file is not a file (a directory in its place)
+    (tmp_path / "pipeline.db-writer.lock").mkdir()
+    db = Database(tmp_path / "pipeline.db")
+    try:
+        # WHEN an interactive transaction and a grouped write are attempted
+        # THEN both fail with the store's own error, not a bare OSError, and nothing is written
+        with pytest.raises(StoreUnavailableError), db.transaction() as conn:
+            _insert("interactive")(conn)
+        with pytest.raises(StoreUnavailableError):
+            db.defer(_insert("grouped"))
+        assert _rows(db) == []
     finally:
         db.close()
