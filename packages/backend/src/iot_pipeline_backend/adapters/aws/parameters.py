@@ -1,9 +1,20 @@
-"""Config JSON and the token key from SSM Parameter Store, through Powertools (cached)."""
+"""Config JSON and the token key from SSM Parameter Store, through Powertools (cached).
+
+A value read once is kept as the *last good* one: when SSM cannot be read later (throttled
+past botocore's retries, an outage), a warm container goes on with it for up to
+:data:`LAST_GOOD_MAX_AGE` seconds and logs a warning, instead of failing every request and
+batch for a parameter that has not changed. A cold container, or one whose last good value is
+older than that, fails as before (StoreUnavailableError). An *invalid* document is never
+covered: it is refused at once, naming the key.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pydantic
@@ -20,6 +31,11 @@ if TYPE_CHECKING:
 #: Seconds a parameter value is reused before SSM is asked again.
 CONFIG_MAX_AGE = 60
 TOKEN_KEY_MAX_AGE = 300
+#: Seconds a value read from SSM may still be used while SSM cannot be read.
+LAST_GOOD_MAX_AGE = 900
+
+Clock = Callable[[], float]
+_log = logging.getLogger(__name__)
 
 
 def _get(provider: SSMProvider, name: str, *, decrypt: bool, max_age: int) -> str:
@@ -32,18 +48,46 @@ def _get(provider: SSMProvider, name: str, *, decrypt: bool, max_age: int) -> st
     return value
 
 
+class _LastGood:
+    """One parameter's value with when it was last read from SSM (or Powertools' cache)."""
+
+    def __init__(self, name: str, *, clock: Clock) -> None:
+        self._name = name
+        self._clock = clock
+        self._value: str | None = None
+        self._read_at = 0.0
+
+    def get(self, read: Callable[[], str]) -> str:
+        try:
+            value = read()
+        except StoreUnavailableError as exc:
+            age = self._clock() - self._read_at
+            if self._value is None or age > LAST_GOOD_MAX_AGE:
+                raise
+            # The value itself is never logged: the token key's parameter is a secret.
+            _log.warning("%s (%s); using the value read %.0f s ago", exc, exc.__cause__, age)
+            return self._value
+        self._value, self._read_at = value, self._clock()
+        return value
+
+
 class SsmConfigSource:
     """``/iot-pipeline/{env}/config``: a String parameter holding the config JSON."""
 
-    def __init__(self, client: SSMClient, parameter_name: str) -> None:
+    def __init__(
+        self, client: SSMClient, parameter_name: str, *, clock: Clock = time.monotonic
+    ) -> None:
         self._provider = SSMProvider(boto3_client=client)
         self._name = parameter_name
         self._lock = threading.Lock()
         self._parsed: tuple[str, PipelineConfig] | None = None
+        self._last_good = _LastGood(parameter_name, clock=clock)
 
     def load_config(self) -> PipelineConfig:
         """The validated config; raises ConfigError naming a bad key."""
-        text = _get(self._provider, self._name, decrypt=False, max_age=CONFIG_MAX_AGE)
+        text = self._last_good.get(
+            lambda: _get(self._provider, self._name, decrypt=False, max_age=CONFIG_MAX_AGE)
+        )
         with self._lock:
             if self._parsed is not None and self._parsed[0] == text:
                 return self._parsed[1]
@@ -58,13 +102,19 @@ class SsmConfigSource:
 class SsmTokenKey:
     """The ``next_token`` key, derived from the SecureString api-key parameter."""
 
-    def __init__(self, client: SSMClient, parameter_name: str | None) -> None:
+    def __init__(
+        self, client: SSMClient, parameter_name: str | None, *, clock: Clock = time.monotonic
+    ) -> None:
         self._provider = SSMProvider(boto3_client=client)
         self._name = parameter_name
+        self._last_good = _LastGood(parameter_name or "", clock=clock)
 
     def token_key(self) -> bytes:
         """SHA-256 of the decrypted secret, domain-separated from any other use of it."""
         if not self._name:
             raise SettingsError("API_KEY_PARAMETER_NAME is not set; query pagination needs it")
-        secret = _get(self._provider, self._name, decrypt=True, max_age=TOKEN_KEY_MAX_AGE)
+        name = self._name
+        secret = self._last_good.get(
+            lambda: _get(self._provider, name, decrypt=True, max_age=TOKEN_KEY_MAX_AGE)
+        )
         return hashlib.sha256(b"iot-pipeline next_token\x00" + secret.encode()).digest()
