@@ -6,10 +6,12 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from iot_pipeline_backend.adapters.local.files import (
+    SAVE_GRACE_SECONDS,
     FileTokenKey,
     JsonFileConfigSource,
     JsonLinesAlertSink,
@@ -119,6 +121,34 @@ def test_given_a_typo_saved_while_running_then_last_valid_config_stays_and_one_e
         _bump_mtime(source.path)
         assert source.load_config().batch_size == 5
         assert source.problem is None
+
+
+def test_given_a_save_caught_between_truncate_and_write_then_no_error_until_it_stays_empty(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN a running source with a valid config
+    source = JsonFileConfigSource(tmp_path / "config.json")
+    source.path.write_text('{"batch_size": 3}')
+    assert source.load_config().batch_size == 3
+    with caplog.at_level("INFO", logger="iot_pipeline_backend.adapters.local.files"):
+        # WHEN the file is read just after an in-place save truncated it
+        source.path.write_bytes(b"")
+        # THEN the config in force stays, with no error and no problem reported
+        assert source.load_config().batch_size == 3
+        assert source.problem is None
+        assert not [r for r in caplog.records if r.levelname == "ERROR"]
+        # AND the write that follows is picked up
+        source.path.write_text('{"batch_size": 4}')
+        _bump_mtime(source.path)
+        assert source.load_config().batch_size == 4
+        # WHEN the file is emptied and stays so past the grace
+        source.path.write_bytes(b"")
+        past = time.time() - 2 * SAVE_GRACE_SECONDS
+        os.utime(source.path, (past, past))
+        # THEN it is a bad config like any other: reported once, the last valid one kept
+        assert source.load_config().batch_size == 4
+        assert source.problem is not None and "JSON" in source.problem
+        assert len([r for r in caplog.records if r.levelname == "ERROR"]) == 1
 
 
 def test_given_no_token_key_then_one_is_created_private_and_reused(tmp_path: Path) -> None:

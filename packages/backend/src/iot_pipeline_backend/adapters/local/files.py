@@ -8,6 +8,7 @@ import logging
 import os
 import secrets
 import threading
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -20,6 +21,9 @@ from iot_pipeline_backend.errors import ConfigError, StoreUnavailableError
 from iot_pipeline_backend.ports import Alert
 
 TOKEN_KEY_BYTES = 32
+#: Seconds an emptied config.json counts as a save in progress rather than a bad config:
+#: an editor or ``write_text`` that saves in place truncates the file before writing it.
+SAVE_GRACE_SECONDS = 1.0
 #: How much of alerts.jsonl recent_alerts() reads first (grown until enough lines are read).
 RECENT_ALERTS_WINDOW_BYTES = 64 * 1024
 
@@ -87,6 +91,14 @@ class JsonFileConfigSource:
             stamp = (stat.st_mtime_ns, stat.st_size)
             if stamp == self._stamp:
                 return self._in_force()
+            if (
+                stat.st_size == 0
+                and self._last_good is not None
+                and time.time_ns() - stat.st_mtime_ns < SAVE_GRACE_SECONDS * 1e9
+            ):
+                # Caught between truncate and write: keep what is in force and look again
+                # next time (the stamp is not kept), rather than logging a config error.
+                return self._last_good
             self._stamp = stamp
             try:
                 text = self.path.read_bytes()
