@@ -44,13 +44,20 @@ def test_given_a_config_read_once_when_ssm_fails_then_it_is_used_until_too_old(
     good = source.load_config()
     fault = harness.inject("ssm", "GetParameter", "persistent")
     # WHEN SSM cannot be read a little later
-    clock.now += parameters.LAST_GOOD_MAX_AGE - 1
+    clock.now += parameters.LAST_GOOD_MAX_AGE - 1 - parameters.RETRY_SSM_AFTER
     with caplog.at_level(logging.WARNING, logger=parameters.__name__):
         # THEN the last good config is served, and the log says so (naming the parameter)
         assert source.load_config() == good
     assert fault.calls >= 1
     assert settings.config_parameter_name in caplog.text
     assert "InternalServerError" in caplog.text
+    # AND SSM is not asked again (nor its retries waited through) until the retry interval
+    calls = fault.calls
+    assert [source.load_config() for _ in range(20)] == [good] * 20
+    assert fault.calls == calls
+    clock.now += parameters.RETRY_SSM_AFTER
+    assert source.load_config() == good
+    assert fault.calls > calls
     # AND once it is older than the bound, the failure is the caller's again
     clock.now += 2
     with pytest.raises(StoreUnavailableError):

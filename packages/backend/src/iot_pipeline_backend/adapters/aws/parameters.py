@@ -33,6 +33,9 @@ CONFIG_MAX_AGE = 60
 TOKEN_KEY_MAX_AGE = 300
 #: Seconds a value read from SSM may still be used while SSM cannot be read.
 LAST_GOOD_MAX_AGE = 900
+#: Seconds between attempts to read SSM again while it is failing (the last good value
+#: answers meanwhile).
+RETRY_SSM_AFTER = 10
 
 Clock = Callable[[], float]
 _log = logging.getLogger(__name__)
@@ -56,18 +59,31 @@ class _LastGood:
         self._clock = clock
         self._value: str | None = None
         self._read_at = 0.0
+        # While SSM is failing it is asked again only after this (clock time): each attempt
+        # costs botocore's retries, which every request would otherwise wait through.
+        self._retry_at = 0.0
 
     def get(self, read: Callable[[], str]) -> str:
+        now = self._clock()
+        last = self._value if now - self._read_at <= LAST_GOOD_MAX_AGE else None
+        if last is not None and now < self._retry_at:
+            return last
         try:
             value = read()
         except StoreUnavailableError as exc:
-            age = self._clock() - self._read_at
-            if self._value is None or age > LAST_GOOD_MAX_AGE:
+            if last is None:
                 raise
+            self._retry_at = now + RETRY_SSM_AFTER
             # The value itself is never logged: the token key's parameter is a secret.
-            _log.warning("%s (%s); using the value read %.0f s ago", exc, exc.__cause__, age)
-            return self._value
-        self._value, self._read_at = value, self._clock()
+            _log.warning(
+                "%s (%s); using the value read %.0f s ago, asking again in %.0f s",
+                exc,
+                exc.__cause__,
+                now - self._read_at,
+                RETRY_SSM_AFTER,
+            )
+            return last
+        self._value, self._read_at, self._retry_at = value, self._clock(), 0.0
         return value
 
 
