@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from iot_pipeline_backend.cli import main
 from iot_pipeline_backend.cost import Assumptions, estimate_monthly_cost
-from iot_pipeline_backend.cost.model import AssumptionError
+from iot_pipeline_backend.cost.assumptions import AssumptionError
 from iot_pipeline_backend.cost.mqtt import estimate_mqtt_monthly_cost
 
 MONTH_S = 730 * 3600

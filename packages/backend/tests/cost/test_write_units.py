@@ -21,7 +21,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from iot_pipeline_backend.cost.model import Assumptions, write_units_per_reading
+from iot_pipeline_backend.cost.assumptions import Assumptions
+from iot_pipeline_backend.cost.model import write_units_per_reading
 from iot_pipeline_backend.cost.timeseries import (
     DEVICE_RECORD_EXTRA_BYTES,
     ROLLUP_ITEM_BYTES,

@@ -166,7 +166,7 @@ def test_a_flag_that_is_not_a_boolean_is_refused_naming_the_key() -> None:
 
 
 def test_default_deployment_keeps_readings_as_long_as_the_cost_model_assumes() -> None:
-    from iot_pipeline_backend.cost.model import Assumptions
+    from iot_pipeline_backend.cost.assumptions import Assumptions
 
     settings = DeploymentSettings.from_context(lambda key: None)
     assert settings.pipeline_config.retention_days == 30

@@ -9,14 +9,9 @@ from typing import Any
 import click
 
 from iot_pipeline_backend.cost import prices
-from iot_pipeline_backend.cost.model import (
-    MARKER_BYTES,
-    AssumptionError,
-    Assumptions,
-    CostEstimate,
-    estimate_monthly_cost,
-    one_reading_per_request,
-)
+from iot_pipeline_backend.cost.assumptions import MARKER_BYTES, AssumptionError, Assumptions
+from iot_pipeline_backend.cost.bill import CostEstimate
+from iot_pipeline_backend.cost.model import estimate_monthly_cost, one_reading_per_request
 from iot_pipeline_backend.cost.timeseries import summary_lines
 
 _DEFAULTS = Assumptions(readings_per_second=1.0)

@@ -25,14 +25,9 @@ import math
 from typing import Final
 
 from iot_pipeline_backend.cost import prices
-from iot_pipeline_backend.cost.model import (
-    AssumptionError,
-    Assumptions,
-    CostEstimate,
-    CostLine,
-    estimate_monthly_cost,
-    ingest_body_bytes,
-)
+from iot_pipeline_backend.cost.assumptions import AssumptionError, Assumptions, ingest_body_bytes
+from iot_pipeline_backend.cost.bill import CostEstimate, CostLine
+from iot_pipeline_backend.cost.model import estimate_monthly_cost
 
 IOT_CORE_PRICING: Final = "https://aws.amazon.com/iot-core/pricing/"
 #: IoT Core meters messages, rules and actions in 5 KB increments.

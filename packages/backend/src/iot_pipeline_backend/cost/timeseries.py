@@ -17,11 +17,8 @@ import math
 from dataclasses import dataclass
 from typing import Final
 
-from iot_pipeline_backend.cost.model import (
-    DYNAMODB_READ_UNIT_BYTES,
-    DYNAMODB_WRITE_UNIT_BYTES,
-    Assumptions,
-)
+from iot_pipeline_backend.cost.assumptions import Assumptions
+from iot_pipeline_backend.cost.model import DYNAMODB_READ_UNIT_BYTES, DYNAMODB_WRITE_UNIT_BYTES
 
 #: 1 Hz devices: the rate the aggregates are sized for.
 DEVICE_READINGS_PER_MINUTE: Final = 60
