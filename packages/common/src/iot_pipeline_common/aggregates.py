@@ -13,15 +13,8 @@ from pydantic import ConfigDict, Field, StringConstraints, field_validator, mode
 from pydantic_core import PydanticCustomError
 
 from iot_pipeline_common import keys, limits
-from iot_pipeline_common.models import (
-    Identifier,
-    ProcessedItem,
-    SensorName,
-    StoredNumber,
-    _Reply,
-    _Request,
-    _TimeRange,
-)
+from iot_pipeline_common.fields import Identifier, SensorName, StoredNumber
+from iot_pipeline_common.models import ProcessedItem, _Reply, _Request, _TimeRange
 
 Interval = Literal["1m", "5m", "15m", "1h", "6h", "1d"]
 """A bucket length; buckets start at UTC multiples of it (``1d`` buckets are UTC days)."""
