@@ -30,10 +30,11 @@ from iot_pipeline_common import (
     Reading,
 )
 
+from iot_pipeline_sdk._async_client import AsyncClient
 from iot_pipeline_sdk._auth import SigV4Auth
 from iot_pipeline_sdk._base import __version__
 from iot_pipeline_sdk._batching import prepare_readings
-from iot_pipeline_sdk._client import AsyncClient, Client
+from iot_pipeline_sdk._client import Client
 from iot_pipeline_sdk._errors import (
     APIError,
     AuthError,

@@ -4,6 +4,7 @@ retry decisions and response parsing. The two subclasses only do the I/O.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from collections.abc import Mapping, Sequence
@@ -53,6 +54,8 @@ except PackageNotFoundError:  # running from a source tree without metadata
 ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
 Table = Literal["processed", "raw"]
 Order = Literal["asc", "desc"]
+#: What the clients' ``credentials`` option accepts.
+CredentialsOption = CredentialSource | tuple[str, str] | tuple[str, str, str] | None
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_CONNECTIONS = 100
@@ -83,7 +86,7 @@ class BaseClient:
         *,
         endpoint: str,
         region: str | None = None,
-        credentials: CredentialSource | tuple[str, str] | tuple[str, str, str] | None = None,
+        credentials: CredentialsOption = None,
         profile: str | None = None,
         credentials_file: str | os.PathLike[str] | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
@@ -218,8 +221,18 @@ class BaseClient:
     # -- responses --------------------------------------------------------------------------
 
     @staticmethod
+    def _raw_route(route: str) -> str:
+        return route if route.startswith("/") else "/" + route
+
+    @staticmethod
     def _raw_params(params: Mapping[str, str | int] | None) -> list[tuple[str, str]]:
         return [(key, str(value)) for key, value in (params or {}).items()]
+
+    @staticmethod
+    def _raw_body(value: Any) -> bytes | None:
+        if value is None:
+            return None
+        return json.dumps(value, separators=(",", ":"), allow_nan=True).encode()
 
     @staticmethod
     def _decode(response: httpx.Response) -> Any:
