@@ -26,8 +26,9 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from iot_pipeline_simulator.devices import Fleet
+from iot_pipeline_simulator.outcomes import RunResult
 from iot_pipeline_simulator.profiles import PROFILES
-from iot_pipeline_simulator.runner import LoadRunner, RunOptions, RunResult
+from iot_pipeline_simulator.runner import LoadRunner, RunOptions
 from run import Figure
 
 DEVICES = 10_000

@@ -7,9 +7,10 @@ from typing import Any
 
 from iot_pipeline_simulator.console import live_progress, run_summary, verify_summary
 from iot_pipeline_simulator.devices import Fleet
+from iot_pipeline_simulator.outcomes import RunResult
 from iot_pipeline_simulator.profiles import PROFILES
 from iot_pipeline_simulator.report import build_report
-from iot_pipeline_simulator.runner import LoadRunner, RunOptions, RunResult
+from iot_pipeline_simulator.runner import LoadRunner, RunOptions
 from iot_pipeline_simulator.verify import verify_run
 from rich.console import Console
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from iot_pipeline_simulator.devices import Fleet
+from iot_pipeline_simulator.outcomes import RunResult
 from iot_pipeline_simulator.profiles import PROFILES, DeliveryBehaviour, DeviceProfile, FaultRates
-from iot_pipeline_simulator.runner import LoadRunner, RunOptions, RunResult, classify_failure
+from iot_pipeline_simulator.runner import LoadRunner, RunOptions, classify_failure
 
 
 def _fleet(devices: int, rate: float, *, profile: DeviceProfile | None = None) -> Fleet:

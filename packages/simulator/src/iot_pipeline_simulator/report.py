@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from iot_pipeline_simulator.devices import reading_id_for
 from iot_pipeline_simulator.errors import ReportError
-from iot_pipeline_simulator.runner import RunResult
+from iot_pipeline_simulator.outcomes import RunResult
 
 REPORT_FORMAT: Final[Literal["iot-sim-report/1"]] = "iot-sim-report/1"
 

@@ -17,16 +17,15 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from array import array
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol
 
 from iot_pipeline_common import limits
 
 from iot_pipeline_simulator.devices import Fleet, Send
 from iot_pipeline_simulator.errors import RunConfigError
+from iot_pipeline_simulator.outcomes import DeviceLedger, RunResult, RunTotals
 from iot_pipeline_simulator.profiles import outside_default_ranges
 from iot_pipeline_simulator.stats import LatencyHistogram, Timeline
 
@@ -120,77 +119,6 @@ class RunOptions:
             raise RunConfigError("--max-in-flight must be at least 1")
         if self.batch_window_s < 0 or self.drain_timeout_s < 0 or self.max_backlog < 1:
             raise RunConfigError("batch window, drain timeout and backlog must be positive")
-
-
-@dataclass(slots=True)
-class RunTotals:
-    """Counters of a run; ``readings`` counts distinct readings, ``sent`` every send."""
-
-    slots: int = 0
-    dropouts: int = 0
-    readings: int = 0
-    requests: int = 0
-    sent: int = 0
-    #: ``200`` answers, duplicate sends included (the report counts distinct readings).
-    acknowledged: int = 0
-    #: First sends acknowledged with a value outside the default anomaly ranges.
-    anomalies_expected: int = 0
-    rejected_expected: int = 0
-    rejected_unexpected: int = 0
-    #: Invalid on purpose yet acknowledged: the pipeline's validation let it through.
-    accepted_invalid: int = 0
-    #: Of the expected rejections, those the client refused before sending (SDK validation).
-    rejected_before_sending: int = 0
-    #: Acknowledged with an older timestamp: stored before this run (same seed reused).
-    previously_stored: int = 0
-    shed: int = 0
-    unfinished: int = 0
-    errors: Counter[str] = field(default_factory=Counter)
-    error_samples: dict[str, str] = field(default_factory=dict)
-    faults: Counter[str] = field(default_factory=Counter)
-    deliveries: Counter[str] = field(default_factory=Counter)
-
-
-class DeviceLedger:
-    """Per device: acknowledged seqs, their acknowledged timestamps, rejected seqs."""
-
-    def __init__(self, devices: int) -> None:
-        self.acked: list[array[int] | None] = [None] * devices
-        self.rejected: dict[int, list[int]] = {}
-        self.first_ts: dict[int, int] = {}
-        self.last_ts: dict[int, int] = {}
-
-    def acknowledge(self, device: int, seq: int, timestamp: int) -> None:
-        """Record that ``seq`` of ``device`` was acknowledged with ``timestamp``."""
-        seqs = self.acked[device]
-        if seqs is None:
-            seqs = self.acked[device] = array("q")
-        seqs.append(seq)
-        if timestamp < self.first_ts.get(device, timestamp + 1):
-            self.first_ts[device] = timestamp
-        if timestamp > self.last_ts.get(device, -1):
-            self.last_ts[device] = timestamp
-
-    def reject(self, device: int, seq: int) -> None:
-        """Record that ``seq`` of ``device`` was rejected (as expected)."""
-        self.rejected.setdefault(device, []).append(seq)
-
-
-@dataclass(slots=True)
-class RunResult:
-    """Everything a report needs about a finished run."""
-
-    fleet: Fleet
-    options: RunOptions
-    totals: RunTotals
-    latency: LatencyHistogram
-    lag: LatencyHistogram
-    timeline: Timeline
-    ledger: DeviceLedger
-    #: Wall-clock seconds from the first due slot to the last response.
-    elapsed_s: float
-    #: Seconds the schedule itself ran (the offered-load window).
-    schedule_s: float
 
 
 class LoadRunner:
