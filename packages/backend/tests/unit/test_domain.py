@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from iot_pipeline_backend.domain import messages
 from iot_pipeline_backend.domain.ingest import to_raw_item
 from iot_pipeline_backend.domain.process import (
@@ -30,6 +34,34 @@ def test_given_celsius_then_fahrenheit_has_one_decimal(celsius: float, fahrenhei
 def test_given_a_half_then_rounding_is_half_up_in_decimal() -> None:
     assert one_decimal(25.55) == 25.6  # binary 25.55 is 25.5499…; decimal rounding is exact
     assert one_decimal(-0.05) == -0.1
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    value=st.one_of(
+        st.floats(allow_nan=False, allow_infinity=False, min_value=-1e9, max_value=1e9),
+        st.integers(min_value=-(10**6), max_value=10**6),
+    )
+)
+def test_given_any_value_then_rounding_and_conversion_equal_plain_decimal_arithmetic(
+    value: float,
+) -> None:
+    # The oracle is the definition itself, computed afresh (the product caches its results).
+    exact = Decimal(repr(value))
+    tenth = Decimal("0.1")
+    rounded = float(exact.quantize(tenth, rounding=ROUND_HALF_UP))
+    fahrenheit = float((exact * 9 / 5 + 32).quantize(tenth, rounding=ROUND_HALF_UP))
+    for _ in range(2):  # computed, then from the cache
+        assert (one_decimal(value), math.copysign(1, one_decimal(value))) == (
+            rounded,
+            math.copysign(1, rounded),
+        )
+        assert celsius_to_fahrenheit(value) == fahrenheit
+
+
+def test_given_minus_zero_after_zero_then_each_keeps_its_sign() -> None:
+    assert math.copysign(1, one_decimal(0.0)) == 1
+    assert math.copysign(1, one_decimal(-0.0)) == -1
 
 
 def test_given_a_reading_without_time_or_id_then_the_server_assigns_both() -> None:
