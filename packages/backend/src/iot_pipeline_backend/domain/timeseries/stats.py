@@ -10,6 +10,7 @@ the exact quotient ``sum / count`` rounded).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Mapping
 from decimal import Context, Decimal, localcontext
@@ -37,7 +38,14 @@ def exact(value: float | int | Decimal) -> Decimal:
     """The decimal a JSON number spells (``repr`` of a float is its shortest spelling)."""
     if isinstance(value, Decimal):
         return value
-    return Decimal(value) if isinstance(value, int) else Decimal(repr(value))
+    return Decimal(value) if isinstance(value, int) else _spelled(repr(value))
+
+
+# Sensor values repeat (a tenth of a degree, a percent of humidity): most readings of a
+# batch find their Decimal here instead of parsing it again. Decimals are immutable.
+@functools.lru_cache(maxsize=8192)
+def _spelled(text: str) -> Decimal:
+    return Decimal(text)
 
 
 def merge_field(a: FieldStats, b: FieldStats) -> FieldStats:
