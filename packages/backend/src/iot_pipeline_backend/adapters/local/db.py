@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -244,11 +244,7 @@ class Database:
         if self._closed:
             raise StoreUnavailableError("the local database is closed")
         callbacks: list[Callable[[], None]] = []
-        with self._writer.lock, ExitStack() as held:
-            try:
-                held.enter_context(self._writer.across_processes())
-            except OSError as exc:  # the data dir's lock file cannot be opened or locked
-                raise StoreUnavailableError("the local database failed") from exc
+        with self._writer.lock, self._writer.across_processes():
             try:
                 conn = self._writer.connection()
                 conn.execute("BEGIN IMMEDIATE")

@@ -90,9 +90,12 @@ class Writer:
         if self._lock_path is None:
             yield
             return
-        if self._lock_fd is None:
-            self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            if self._lock_fd is None:
+                self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        except OSError as exc:  # mapped here, so every writer of the data dir says the same
+            raise StoreUnavailableError("the local database failed") from exc
         try:
             yield
         finally:
@@ -159,7 +162,7 @@ class Writer:
                 try:
                     with self.across_processes():
                         committed = self._commit_group(group)
-                except OSError as exc:  # the lock file cannot be opened or locked
+                except StoreUnavailableError as exc:  # the lock file cannot be opened or locked
                     _fail(group, exc)
                     committed = False
             if committed and self._on_commit is not None:
