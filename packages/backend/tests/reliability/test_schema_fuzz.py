@@ -91,9 +91,10 @@ def test_given_generated_requests_then_never_5xx_and_refusals_are_clear_and_stor
         # GIVEN a generated request, signed by botocore through the session's auth hook
         response = case.call(base_url=shared_pipeline.endpoint, session=session, timeout=30)
         if response.status_code == 403:
-            # A refused signature is re-sent once, signed afresh: refused again, the gateway
-            # and botocore disagree on this request (the assertion below names it); through
-            # on the second try, it is reported with what was sent, so a cause can be found.
+            # The signature must hold for generated requests (they reach the handlers, not a
+            # 403). A refusal is re-sent once, signed afresh: refused again, the gateway and
+            # botocore disagree on this request (the assertion names it); through on the
+            # second try, it is reported with what was sent, so a cause can be found.
             detail = refusal_detail(response)
             response = case.call(base_url=shared_pipeline.endpoint, session=session, timeout=30)
             assert response.status_code != 403, detail
@@ -108,8 +109,6 @@ def test_given_generated_requests_then_never_5xx_and_refusals_are_clear_and_stor
 
     check()
     assert sum(statuses.values()) >= EXAMPLES
-    # The signature held for generated requests: they reached the handlers, not a 403.
-    assert statuses[403] == 0, statuses
     for detail in resent_through:
         warnings.warn(f"403 on the first send only: {detail}", stacklevel=1)
     if mode == GenerationMode.POSITIVE:

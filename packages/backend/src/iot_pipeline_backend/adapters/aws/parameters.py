@@ -54,8 +54,7 @@ def _get(provider: SSMProvider, name: str, *, decrypt: bool, max_age: int) -> st
 class _LastGood:
     """One parameter's value with when it was last read from SSM (or Powertools' cache)."""
 
-    def __init__(self, name: str, *, clock: Clock) -> None:
-        self._name = name
+    def __init__(self, *, clock: Clock) -> None:
         self._clock = clock
         self._value: str | None = None
         self._read_at = 0.0
@@ -83,6 +82,7 @@ class _LastGood:
                 RETRY_SSM_AFTER,
             )
             return last
+        # Timed after the read: a read that waited through retries is as fresh as its end.
         self._value, self._read_at, self._retry_at = value, self._clock(), 0.0
         return value
 
@@ -97,7 +97,7 @@ class SsmConfigSource:
         self._name = parameter_name
         self._lock = threading.Lock()
         self._parsed: tuple[str, PipelineConfig] | None = None
-        self._last_good = _LastGood(parameter_name, clock=clock)
+        self._last_good = _LastGood(clock=clock)
 
     def load_config(self) -> PipelineConfig:
         """The validated config; raises ConfigError naming a bad key."""
@@ -123,7 +123,7 @@ class SsmTokenKey:
     ) -> None:
         self._provider = SSMProvider(boto3_client=client)
         self._name = parameter_name
-        self._last_good = _LastGood(parameter_name or "", clock=clock)
+        self._last_good = _LastGood(clock=clock)
 
     def token_key(self) -> bytes:
         """SHA-256 of the decrypted secret, domain-separated from any other use of it."""
