@@ -9,7 +9,8 @@
      ├── MalformedMessageError      a queue message that is not ``{"readings": [...]}``
      ├── StoreUnavailableError      a store, the queue or the alert sink failed
      │    │                         (5xx; nothing acknowledged)
-     │    └── PartiallyStoredError  stored but not queued, and the undo failed as well
+     │    └── PartiallyStoredError  stored but not queued by this request: the undo failed,
+     │                              or another request holds some of the readings
      ├── RollupConflictError        a device's rollups changed under a writer (it retries)
      └── DeviceNotFoundError        ``GET /devices/{device_id}`` of an unknown device (404)
 
@@ -56,4 +57,12 @@ class DeviceNotFoundError(BackendError):
 
 
 class PartiallyStoredError(StoreUnavailableError):
-    """Readings were stored but not queued, and removing them failed too (503, says so)."""
+    """Readings may be stored though this request did not queue them (503, says so).
+
+    ``undo_failed``: removing them failed too (a fault, counted); else some stay because
+    another request holds them (it acknowledged them, or will remove them in turn).
+    """
+
+    def __init__(self, message: str, *, undo_failed: bool = True) -> None:
+        super().__init__(message)
+        self.undo_failed = undo_failed

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from iot_pipeline_backend.deadline import MARGIN_SECONDS
 from iot_pipeline_backend.handlers import ingestion
 from iot_pipeline_backend.handlers.http import MAYBE_STORED, NOTHING_STORED
@@ -129,10 +130,11 @@ def test_given_a_failing_boundary_then_the_invariants_hold_and_a_retry_completes
 def test_given_the_send_and_the_undo_both_failing_then_503_says_the_readings_may_be_stored(
     harness: Harness, capsys: pytest.CaptureFixture[str], mode: str
 ) -> None:
-    # GIVEN SQS and the undo's BatchWriteItem both failing, readings that carry a reading_id
+    # GIVEN SQS and the undo's UpdateItem (taking its holds off) both failing, readings that
+    # carry a reading_id
     body = {"readings": BATCH["readings"][:6]}
     harness.inject("sqs", "SendMessageBatch", mode)
-    harness.inject("dynamodb", "BatchWriteItem", mode)
+    harness.inject("dynamodb", "UpdateItem", mode)
     # WHEN ingested
     response = _ingest(harness, body)
     # THEN the 503 says they may be stored, and counts both failures
@@ -173,3 +175,97 @@ def test_given_puts_failing_midway_then_the_written_readings_are_undone(
     assert json.loads(response["body"])["message"] == NOTHING_STORED
     assert check_invariants(harness, response) == set()
     assert harness.raw_items() == []  # markers undone too
+
+
+class _Interleaved:
+    """Runs ``during`` (another request) inside this request's first SQS send, then fails
+    the send if ``fail_outer``: the other request runs between this one's raw writes and
+    its undo, as two Lambda containers may."""
+
+    def __init__(self, during: Any, *, fail_outer: bool = True) -> None:
+        self.during = during
+        self.fail_outer = fail_outer
+        self.inner: dict[str, Any] | None = None
+        self._running = False
+
+    def __call__(self, **_: Any) -> None:
+        if self._running:
+            return  # the other request's own send
+        if self.inner is None:
+            self._running = True
+            try:
+                self.inner = self.during()
+            finally:
+                self._running = False
+        if self.fail_outer:
+            raise ClientError(
+                {"Error": {"Code": "InternalError"}, "ResponseMetadata": {"HTTPStatusCode": 500}},
+                "SendMessageBatch",
+            )
+
+
+def _interleave(harness: Harness, during: Any, *, fail_outer: bool = True) -> _Interleaved:
+    hook = _Interleaved(during, fail_outer=fail_outer)
+    harness.adapters.clients["sqs"].meta.events.register("before-call.sqs.SendMessageBatch", hook)
+    return hook
+
+
+def test_given_a_repeat_acknowledged_while_the_first_request_fails_then_its_readings_stay(
+    harness: Harness,
+) -> None:
+    # GIVEN a request whose SQS send fails for good, and the same readings sent again by
+    # another request while the first one's raw items are written but not yet undone
+    hook = _interleave(harness, lambda: _ingest(harness))
+    # WHEN both finish: the repeat first, acknowledged; then the first one, undoing
+    first = _ingest(harness)
+    # THEN the repeat's 200 stays true: every reading it acknowledged is stored and queued
+    assert hook.inner is not None and hook.inner["statusCode"] == 200
+    stored = check_invariants(harness, hook.inner)
+    # AND the first one's 503 says they may be stored: they are, held by the repeat
+    assert first["statusCode"] == 503
+    assert json.loads(first["body"])["message"] == MAYBE_STORED
+    check_invariants(harness, first)
+    # AND the markers of the readings kept are kept: a retry stores nothing twice
+    harness.clear()
+    hook.fail_outer = False
+    retry = _ingest(harness)
+    assert retry["statusCode"] == 200
+    assert check_invariants(harness, retry) - stored == {
+        (i["device_id"], f"{i['timestamp']:013d}#{i['reading_id']}")
+        for i in json.loads(retry["body"])["items"]
+        if not i["reading_id"].startswith(("sdk-", "no-ts-"))
+    }
+
+
+def test_given_a_concurrent_repeat_failing_too_then_the_last_undo_removes_the_readings(
+    harness: Harness,
+) -> None:
+    # GIVEN two requests with the same readings, both of whose SQS sends fail, the second
+    # running inside the first's
+    hook = _interleave(harness, lambda: _ingest(harness), fail_outer=False)
+    harness.inject("sqs", "SendMessageBatch", "persistent")
+    # WHEN both have answered
+    first = _ingest(harness)
+    # THEN the second says they may be stored (the first still held them), the first that
+    # nothing was stored, and nothing is: no reading is left unqueued
+    assert hook.inner is not None
+    assert json.loads(hook.inner["body"])["message"] == MAYBE_STORED
+    assert json.loads(first["body"])["message"] == NOTHING_STORED
+    for response in (hook.inner, first):
+        assert response["statusCode"] == 503
+        check_invariants(harness, response)
+    assert harness.raw_items() == []
+
+
+def test_given_an_acknowledged_batch_then_a_failing_repeat_leaves_it_stored(
+    harness: Harness,
+) -> None:
+    # GIVEN a batch stored and queued (200)
+    assert _ingest(harness)["statusCode"] == 200
+    acknowledged = check_invariants(harness, _ingest(harness))
+    # WHEN the same batch is sent again and its SQS send fails for good
+    harness.inject("sqs", "SendMessageBatch", "persistent")
+    repeat = _ingest(harness)
+    # THEN the failing repeat's undo takes only its own holds: the readings stay stored
+    assert repeat["statusCode"] == 503
+    assert acknowledged <= _reading_keys(harness.raw_items())

@@ -78,6 +78,8 @@ def test_the_mqtt_ingestion_may_store_raw_enqueue_and_answer_on_errors_topics_on
         "dynamodb:PutItem": raw,
         "dynamodb:BatchGetItem": raw,
         "dynamodb:GetItem": raw,
+        "dynamodb:UpdateItem": raw,
+        "dynamodb:DeleteItem": raw,
         "dynamodb:BatchWriteItem": raw,
         "sqs:SendMessage": {"iot-ingestion-queue-dev", "iot-mqtt-dlq-dev"},
         "sqs:GetQueueAttributes": {"iot-mqtt-dlq-dev"},

@@ -80,6 +80,8 @@ def test_ingestion_writes_only_the_raw_table_and_sends_to_the_queue(dev: Synthes
         "dynamodb:PutItem": raw,
         "dynamodb:BatchGetItem": raw,
         "dynamodb:GetItem": raw,
+        "dynamodb:UpdateItem": raw,
+        "dynamodb:DeleteItem": raw,
         "dynamodb:BatchWriteItem": raw,
         "sqs:SendMessage": {"iot-ingestion-queue-dev"},
         "ssm:GetParameter": {PARAM + "config"},

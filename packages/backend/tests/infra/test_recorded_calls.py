@@ -102,16 +102,31 @@ def _ingest_paths(harness: Harness, ingest: Callable[[dict[str, Any], bool], Non
     # reading_id without timestamp: the idempotency marker path.
     marker = {"device_id": "dev-i", "sensor_data": {"temperature": 1}, "reading_id": "no-ts"}
     ingest({"readings": [marker]}, False)
-    # A put whose reply is lost: its retry finds the item and reads it back.
+    # A put whose reply is lost: its retry finds the item and takes hold of it.
     lost = _LostReply()
     harness.adapters.clients["dynamodb"].meta.events.register("after-call.dynamodb.PutItem", lost)
     ingest(_readings("dev-i", 20, 1), False)
     assert lost.lost
-    # The queue down: the undo deletes what was written.
+    # A repeat of a reading stored before raw items carried holds: read back, not held.
+    legacy = _readings("dev-i", 30, 1)
+    ingest(legacy, False)
+    (stored,) = [i for i in harness.raw_items() if i["sk"]["S"].endswith("#dev-i-30")]
+    harness.aws.client("dynamodb").update_item(
+        TableName=harness.stack.settings.raw_table_name or "",
+        Key={"device_id": stored["device_id"], "sk": stored["sk"]},
+        UpdateExpression="REMOVE holds",
+    )
+    ingest(legacy, False)
+    # The queue down: the undo deletes what was written, markers included.
     harness.inject("sqs", "SendMessageBatch", "persistent")
-    ingest(_readings("dev-i", 10, 2), True)
+    undone = {"device_id": "dev-i", "sensor_data": {"temperature": 1}, "reading_id": "no-ts-2"}
+    ingest({"readings": [*_readings("dev-i", 10, 2)["readings"], undone]}, True)
     harness.clear()
-    assert not [i for i in harness.raw_items() if i.get("reading_id") == {"S": "dev-i-10"}]
+    assert not [
+        i
+        for i in harness.raw_items()
+        if i.get("reading_id") == {"S": "dev-i-10"} or i["sk"]["S"].endswith("no-ts-2")
+    ]
 
 
 def _ingestion(harness: Harness) -> set[Call]:

@@ -5,7 +5,8 @@
     ContractError (common)        → its status (400 / 413) and its details
     InvalidNextTokenError         → 400, details name ``next_token``
     DeviceNotFoundError           → 404 ``not_found``, details name ``device_id``
-    PartiallyStoredError          → 503, says the readings may be stored (the undo failed)
+    PartiallyStoredError          → 503, says the readings may be stored (the undo failed, or
+                                    another request holds them)
     StoreUnavailableError         → 503, a generic message (nothing was acknowledged)
     anything else                 → 500 "Internal server error"
 
@@ -82,9 +83,11 @@ def response_for(exc: Exception) -> Response[str]:
         return error_response(404, ErrorCode.NOT_FOUND, str(exc), [detail])
     if isinstance(exc, StoreUnavailableError):
         count("StoreFailures", 1)
-        if isinstance(exc, PartiallyStoredError):
+        if isinstance(exc, PartiallyStoredError) and exc.undo_failed:
             count("CompensationFailures", 1)
             logger.exception("stored but not queued, and the undo failed; nothing acknowledged")
+        elif isinstance(exc, PartiallyStoredError):
+            logger.exception("not queued; readings another request holds stay stored")
         else:
             logger.exception("a store or the queue is unavailable; nothing acknowledged")
         message = MAYBE_STORED if isinstance(exc, PartiallyStoredError) else NOTHING_STORED

@@ -30,8 +30,10 @@ from iot_pipeline_backend.infra.timeseries import TimeSeriesStorage, add_device_
 INGESTION_RAW_ACTIONS = (
     "dynamodb:PutItem",  # conditional put of a reading and of its idempotency marker
     "dynamodb:BatchGetItem",  # the stored originals of repeated readings
-    "dynamodb:GetItem",  # the original of a concurrent repeat, or of a put whose reply was lost
-    "dynamodb:BatchWriteItem",  # compensation: deletes the readings that could not be queued
+    "dynamodb:GetItem",  # a reading stored before holds existed, or a marker's
+    "dynamodb:UpdateItem",  # a repeat's hold; compensation: a failed request's hold released
+    "dynamodb:DeleteItem",  # compensation: a reading no request holds any more
+    "dynamodb:BatchWriteItem",  # compensation: the markers of the readings deleted
 )
 PROCESSOR_RAW_ACTIONS = ("dynamodb:Query",)  # POST /process reads the range it replays
 PROCESSOR_PROCESSED_ACTIONS = ("dynamodb:BatchWriteItem",)

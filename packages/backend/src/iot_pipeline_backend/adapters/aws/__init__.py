@@ -110,5 +110,7 @@ class AwsAdapters:
         return self._undo.atomic()
 
     def close(self) -> None:
-        """Stop the raw store's put threads (boto3 clients close their pools when collected)."""
+        """Stop the raw store's and the undo's threads (boto3 clients close their pools when
+        collected)."""
         self.raw.close()
+        self._undo.close()

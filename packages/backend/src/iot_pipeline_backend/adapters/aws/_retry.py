@@ -77,6 +77,14 @@ def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
+def condition_failed(exc: StoreUnavailableError) -> bool:
+    """Whether the call failed its ``ConditionExpression``: an answer, not a fault."""
+    cause = exc.__cause__
+    return isinstance(cause, ClientError) and (
+        error_code(cause) == "ConditionalCheckFailedException"
+    )
+
+
 def is_transient(exc: BaseException) -> bool:
     """Whether retrying the same call may succeed (throttling, 5xx, lost connection)."""
     if isinstance(exc, ClientError):

@@ -1,44 +1,70 @@
 """``AwsAdapters.atomic()``: a request's raw writes are undone when it fails before its 200.
 
 Locally one SQLite transaction makes "stored and queued" all-or-nothing. DynamoDB and SQS
-cannot share a transaction, so the raw store records every item this request newly wrote
-(never a repeat's original) and, when the request fails after that (the SQS send failed,
-the invocation ran out of time), they are deleted again: readings before their markers, so
-that a half-finished undo leaves at worst a marker without its reading, which the next
-attempt repairs (:mod:`.raw`). Only when the undo itself fails is
+cannot share a transaction, so each request *holds* the raw readings it answers: a reading it
+writes carries its token in the item's ``holds`` string set, and a repeat of a stored reading
+adds its token (one ``UpdateItem``). When the request fails after that (the SQS send failed,
+the invocation ran out of time), it takes its token off each reading again and deletes the
+readings no request holds any more, then the markers of the readings it deleted. A reading
+another request holds stays: that request acknowledged it, or will undo it in turn. So two
+concurrent requests with the same readings, one failing, never take away what the other
+acknowledged. A half-finished undo leaves at worst a marker without its reading, which the
+next attempt repairs (:mod:`.raw`). Only when the undo itself fails is
 :class:`PartiallyStoredError` raised, and the client is told the truth: the readings may be
 stored; retrying with the same ``reading_id`` completes them.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from iot_pipeline_backend.adapters.aws._retry import Retrier
-from iot_pipeline_backend.adapters.aws.dynamodb import Key, batch_write
+from iot_pipeline_backend.adapters.aws._retry import Retrier, condition_failed
+from iot_pipeline_backend.adapters.aws.dynamodb import HOLDS, Key, batch_write, change_holds
 from iot_pipeline_backend.errors import PartiallyStoredError, StoreUnavailableError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
 
+#: Concurrent undo calls of one request.
+UNDO_WORKERS = 8
+
+
+def new_token() -> str:
+    """A request's hold token: 12 hex characters (collisions only matter per reading)."""
+    return secrets.token_hex(6)
+
+
 @dataclass
 class WrittenItems:
-    """Keys one request newly wrote to the raw table."""
+    """What one request holds in the raw table: readings (written or repeated) and markers."""
 
+    token: str = field(default_factory=new_token)
     readings: list[Key] = field(default_factory=list)
-    markers: list[Key] = field(default_factory=list)
+    #: (marker key, the key of the reading it names) of each marker this request wrote.
+    markers: list[tuple[Key, Key]] = field(default_factory=list)
 
 
 _current: ContextVar[WrittenItems | None] = ContextVar("iot_pipeline_raw_writes", default=None)
 
 
-def record_written(*, readings: Sequence[Key] = (), markers: Sequence[Key] = ()) -> None:
-    """Note keys this request wrote (outside ``atomic()`` nothing is noted)."""
+def hold_token() -> str:
+    """The token this request holds readings with (outside ``atomic()``, a fresh one that
+    no undo will ever take off)."""
+    written = _current.get()
+    return written.token if written is not None else new_token()
+
+
+def record_written(
+    *, readings: Sequence[Key] = (), markers: Sequence[tuple[Key, Key]] = ()
+) -> None:
+    """Note readings this request holds and markers it wrote (outside ``atomic()``, none)."""
     written = _current.get()
     if written is not None:
         written.readings.extend(readings)
@@ -52,6 +78,7 @@ class RawWriteUndo:
         self._client = client
         self._table = table_name
         self._retrier = retrier
+        self._pool = ThreadPoolExecutor(UNDO_WORKERS, thread_name_prefix="iot-pipeline-undo")
 
     @contextmanager
     def atomic(self) -> Iterator[WrittenItems]:
@@ -63,22 +90,74 @@ class RawWriteUndo:
         except BaseException as failure:
             if written.readings or written.markers:
                 try:
-                    self.undo(written)
+                    kept = self.undo(written)
                 except StoreUnavailableError as undo_failed:
                     raise PartiallyStoredError(
                         f"{failure}; undoing {len(written.readings)} raw writes failed too "
                         f"({undo_failed})"
                     ) from failure
+                if kept:
+                    raise PartiallyStoredError(
+                        f"{failure}; {kept} of the readings stay stored, held by another request",
+                        undo_failed=False,
+                    ) from failure
             raise
         finally:
             _current.reset(token)
 
-    def undo(self, written: WrittenItems) -> None:
-        """Delete readings first, then markers (a marker alone is repaired on retry)."""
-        for keys in (written.readings, written.markers):
-            batch_write(
-                self._client,
-                self._table,
-                [{"DeleteRequest": {"Key": key}} for key in keys],
-                self._retrier,
+    def undo(self, written: WrittenItems) -> int:
+        """Release every reading held, then delete the markers of the readings deleted;
+        how many readings stay because another request holds them."""
+        unique = list({_pair(key): key for key in written.readings}.values())
+        futures = [self._pool.submit(self._release, key, written.token) for key in unique]
+        kept: set[tuple[str, str]] = set()
+        failure: StoreUnavailableError | None = None
+        for key, future in zip(unique, futures, strict=True):
+            try:
+                if future.result():
+                    kept.add(_pair(key))
+            except StoreUnavailableError as exc:
+                failure = failure or exc
+                kept.add(_pair(key))  # may still be stored: keep its marker
+        markers = [marker for marker, reading in written.markers if _pair(reading) not in kept]
+        batch_write(
+            self._client,
+            self._table,
+            [{"DeleteRequest": {"Key": key}} for key in markers],
+            self._retrier,
+        )
+        if failure is not None:
+            raise failure
+        return len(kept)
+
+    def _release(self, key: Key, token: str) -> bool:
+        """Take ``token`` off a reading and delete it if no one holds it; True if it stays."""
+        after = change_holds(
+            self._client, self._table, key, token=token, add=False, retrier=self._retrier
+        )
+        if after is None:
+            return False  # gone already (a retried call whose first reply was lost)
+        if HOLDS in after:  # DynamoDB drops a set once it is empty
+            return True
+        try:
+            self._retrier.call(
+                "DynamoDB DeleteItem",
+                lambda: self._client.delete_item(
+                    TableName=self._table,
+                    Key=key,
+                    ConditionExpression=f"attribute_not_exists({HOLDS})",
+                ),
             )
+        except StoreUnavailableError as exc:
+            if condition_failed(exc):
+                return True  # a repeat took hold of it between the two calls
+            raise
+        return False
+
+    def close(self) -> None:
+        """Stop the undo threads (idle ones; running calls finish)."""
+        self._pool.shutdown(wait=False)
+
+
+def _pair(key: Key) -> tuple[str, str]:
+    return key["device_id"]["S"], key["sk"]["S"]

@@ -16,7 +16,8 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from iot_pipeline_common import keys
 from iot_pipeline_common.models import ProcessedItem, RawItem
 
-from iot_pipeline_backend.adapters.aws._retry import Retrier
+from iot_pipeline_backend.adapters.aws._retry import Retrier, condition_failed
+from iot_pipeline_backend.errors import StoreUnavailableError
 from iot_pipeline_backend.ports import StoredPage
 
 if TYPE_CHECKING:
@@ -31,6 +32,10 @@ _deserializer = TypeDeserializer()
 _ItemT = TypeVar("_ItemT", RawItem, ProcessedItem)
 
 Key = dict[str, Any]
+
+
+#: A raw item's string set of the tokens of the requests that hold it (``compensation.py``).
+HOLDS = "holds"
 
 
 def to_attributes(item: RawItem | ProcessedItem, **extra: str) -> dict[str, Any]:
@@ -56,7 +61,7 @@ def _plain(value: Any) -> Any:
 def from_attributes(attributes: dict[str, Any], model: type[_ItemT]) -> _ItemT:
     """The record of a DynamoDB item (key-only attributes dropped)."""
     plain = {name: _plain(_deserializer.deserialize(v)) for name, v in attributes.items()}
-    for internal in ("sk", "reading_sk"):
+    for internal in ("sk", "reading_sk", HOLDS):
         plain.pop(internal, None)
     return model.model_validate(plain)
 
@@ -196,3 +201,38 @@ class DynamoProcessedReadingStore:
             descending=descending,
             after_sk=after_sk,
         )
+
+
+def change_holds(
+    client: DynamoDBClient,
+    table: str,
+    key: Key,
+    *,
+    token: str,
+    add: bool,
+    retrier: Retrier,
+    reserve: float = 0.0,
+) -> dict[str, Any] | None:
+    """Add ``token`` to a raw item's holds (``add``) or take it off; the item after, or None
+    when the condition failed: for an add, the item has no holds (gone, or stored before
+    holds existed); for a removal, the item is gone."""
+    try:
+        response = retrier.call(
+            "DynamoDB UpdateItem",
+            partial(
+                client.update_item,
+                TableName=table,
+                Key=key,
+                UpdateExpression=f"{'ADD' if add else 'DELETE'} {HOLDS} :token",
+                ConditionExpression=f"attribute_exists({HOLDS if add else 'sk'})",
+                ExpressionAttributeValues={":token": {"SS": [token]}},
+                ReturnValues="ALL_NEW",
+            ),
+            reserve=reserve,
+        )
+    except StoreUnavailableError as exc:
+        if condition_failed(exc):
+            return None
+        raise
+    attributes: dict[str, Any] = response["Attributes"]
+    return attributes

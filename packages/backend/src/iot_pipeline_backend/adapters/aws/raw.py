@@ -8,7 +8,7 @@ ports.KeySource`):
   found with ``BatchGetItem`` (100 keys a call) and answered with the stored original; the
   others are written with one ``PutItem`` conditional on ``attribute_not_exists(sk)``: one
   write unit per KB, no marker, no transaction. A repeat arriving between the read and the
-  put fails the condition and its original is read back.
+  put fails the condition and is answered with the original.
 * ``server_id`` (no ``reading_id``): the id is fresh, so no repeat can exist; one
   conditional put, no read.
 * ``server_time`` (``reading_id`` without timestamp): each attempt gets another server time,
@@ -19,8 +19,15 @@ ports.KeySource`):
   key. Markers sort after every time-based key (``i`` > ``9``), so range queries never see
   them, and expire with their reading.
 
-Puts run on a few threads (one ``PutItem`` per reading; a 500-reading batch would otherwise
-be 500 round trips in a row). Every key written is noted for :mod:`.compensation`.
+Every reading answered is *held* by the request (:mod:`.compensation`): a new one is written
+with the request's token in ``holds``; a repeat gets the token added (one ``UpdateItem``,
+which also returns the original, read strongly), so a concurrent failing request's undo
+cannot delete what this one acknowledges. A repeat whose original such an undo deleted
+meanwhile is written again. Readings stored before holds existed have none: nothing undoes
+them, so they are answered without one.
+
+Writes run on a few threads (one call per reading; a 500-reading batch would otherwise be
+500 round trips in a row). Every reading held is noted for :mod:`.compensation`.
 """
 
 from __future__ import annotations
@@ -30,15 +37,20 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
 from iot_pipeline_common import keys
 from iot_pipeline_common.models import RawItem
 
-from iot_pipeline_backend.adapters.aws._retry import UNDO_RESERVE_SECONDS, Retrier, error_code
-from iot_pipeline_backend.adapters.aws.compensation import record_written
+from iot_pipeline_backend.adapters.aws._retry import (
+    UNDO_RESERVE_SECONDS,
+    Retrier,
+    condition_failed,
+)
+from iot_pipeline_backend.adapters.aws.compensation import hold_token, record_written
 from iot_pipeline_backend.adapters.aws.dynamodb import (
+    HOLDS,
     Key,
     batch_get,
+    change_holds,
     from_attributes,
     item_key,
     query_page,
@@ -53,6 +65,8 @@ if TYPE_CHECKING:
 MARKER_PREFIX = "id#"
 #: Concurrent PutItem calls of one request.
 PUT_WORKERS = 8
+#: Puts and holds of one reading while other requests' undos keep deleting it.
+HOLD_ATTEMPTS = 3
 
 _Id = tuple[str, str]
 
@@ -95,15 +109,12 @@ class DynamoRawReadingStore:
             self._retrier,
         )
         to_put: list[RawItem] = list(fresh)
+        repeated: list[RawItem] = []
         for reading in keyed:
-            original = found.get(
-                (reading.device_id, keys.sort_key(reading.timestamp, reading.reading_id))
-            )
-            if original is None:
-                to_put.append(reading)
-            else:
-                stored[_id(reading)] = from_attributes(original, RawItem)
-        stored.update(self._run(self._put_reading, to_put))
+            key = (reading.device_id, keys.sort_key(reading.timestamp, reading.reading_id))
+            (repeated if key in found else to_put).append(reading)
+        stored.update(self._run(self._hold, to_put))
+        stored.update(self._run(self._hold_stored, repeated))
         stored.update(self._store_marked(marked, found))
         return [stored[_id(r)] for r in readings]
 
@@ -119,28 +130,17 @@ class DynamoRawReadingStore:
                 new.append(reading)
             else:
                 repeats[_id(reading)] = marker["reading_sk"]["S"]
-        claimed = self._run(self._claim_marker, new, key_of=marker_key)
+        claimed = self._run(self._claim_marker, new, marked=True)
         repeats.update({k: sk for k, sk in claimed.items() if sk is not None})
         stored: dict[_Id, RawItem] = {}
         fresh = [r for r in new if claimed[_id(r)] is None]
-        stored.update(self._run(self._put_reading, fresh))
-        if repeats:
-            by_id = {_id(r): r for r in marked}
-            originals = batch_get(
-                self._client,
-                self._table,
-                [item_key(device, sk) for (device, _), sk in repeats.items()],
-                self._retrier,
-            )
-            missing: list[RawItem] = []
-            for ident, sk in repeats.items():
-                original = originals.get((ident[0], sk))
-                if original is not None:
-                    stored[ident] = from_attributes(original, RawItem)
-                else:
-                    missing.append(_at_marker(by_id[ident], sk))
-            # A marker without its reading: finish what the earlier attempt started.
-            stored.update(self._run(self._put_reading, missing))
+        stored.update(self._run(self._hold, fresh))
+        by_id = {_id(r): r for r in marked}
+        # The reading the marker names, held; a marker without its reading (an earlier
+        # attempt that stopped between the two puts) gets it written under the marker's key.
+        stored.update(
+            self._run(self._hold_stored, [_at_marker(by_id[i], sk) for i, sk in repeats.items()])
+        )
         return stored
 
     def _run(
@@ -148,12 +148,12 @@ class DynamoRawReadingStore:
         write: Callable[[RawItem], tuple[Any, bool]],
         readings: list[RawItem],
         *,
-        key_of: Callable[[RawItem], Key] | None = None,
+        marked: bool = False,
     ) -> dict[_Id, Any]:
-        """``write`` each reading on the pool; note what was written, then raise any error.
+        """``write`` each reading on the pool; note what it holds, then raise any error.
 
-        ``key_of`` names the item a write creates (default: the reading itself; a marker's
-        key for marker claims), so the undo of a failed request can remove it.
+        ``write`` says whether it holds the reading (``marked``: wrote its marker), so the
+        undo of a failed request can release it.
         """
         if not readings:
             return {}
@@ -170,10 +170,10 @@ class DynamoRawReadingStore:
             results[_id(reading)] = value
             if wrote:
                 written.append(reading)
-        if key_of is None:
-            record_written(readings=[_reading_key(r) for r in written])
+        if marked:
+            record_written(markers=[(marker_key(r), _reading_key(r)) for r in written])
         else:
-            record_written(markers=[key_of(r) for r in written])
+            record_written(readings=[_reading_key(r) for r in written])
         if failure is not None:
             raise failure
         return results
@@ -191,26 +191,50 @@ class DynamoRawReadingStore:
                 reserve=UNDO_RESERVE_SECONDS,
             )
         except StoreUnavailableError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, ClientError) and (
-                error_code(cause) == "ConditionalCheckFailedException"
-            ):
+            if condition_failed(exc):
                 return False
             raise
         return True
 
-    def _put_reading(self, reading: RawItem) -> tuple[RawItem, bool]:
-        if self._conditional_put(to_attributes(reading)):
-            return reading, True
-        # Taken since the read: a concurrent repeat. Its original, read strongly.
-        original = self._get(
-            reading.device_id, keys.sort_key(reading.timestamp, reading.reading_id)
+    def _hold(self, reading: RawItem, *, stored: bool = False) -> tuple[RawItem, bool]:
+        """The record of ``reading`` as stored, and whether this request now holds it.
+
+        Written with this request's hold if its key is free, else the original with the
+        hold added (``stored``: a read found it, so the put is skipped). A key another
+        request's undo frees between the two is written after all.
+        """
+        token = hold_token()
+        for _ in range(HOLD_ATTEMPTS):
+            if not stored and self._conditional_put(
+                to_attributes(reading) | {HOLDS: {"SS": [token]}}
+            ):
+                return reading, True
+            original = self._add_hold(reading, token)
+            if original is not None:
+                return original
+            stored = False
+        raise StoreUnavailableError("DynamoDB deleted a raw reading each time it was written")
+
+    def _hold_stored(self, reading: RawItem) -> tuple[RawItem, bool]:
+        return self._hold(reading, stored=True)
+
+    def _add_hold(self, reading: RawItem, token: str) -> tuple[RawItem, bool] | None:
+        """Add ``token`` to a stored reading's holds: its original, or None if it is gone."""
+        key = _reading_key(reading)
+        after = change_holds(
+            self._client,
+            self._table,
+            key,
+            token=token,
+            add=True,
+            retrier=self._retrier,
+            reserve=UNDO_RESERVE_SECONDS,
         )
-        if original is None:
-            raise StoreUnavailableError("DynamoDB reported a duplicate it cannot return")
-        record = from_attributes(original, RawItem)
-        # Equal down to ingested_at: our own put, whose reply was lost and which was retried.
-        return record, record == reading
+        if after is not None:
+            return from_attributes(after, RawItem), True
+        # Gone, or stored before holds existed: such a reading no undo deletes.
+        legacy = self._get(key["device_id"]["S"], key["sk"]["S"])
+        return None if legacy is None else (from_attributes(legacy, RawItem), False)
 
     def _claim_marker(self, reading: RawItem) -> tuple[str | None, bool]:
         """Write the marker; ``(None, True)`` if claimed, else the existing reading key."""
