@@ -34,17 +34,21 @@ class Server:
     def cpu_seconds(self) -> float:
         """CPU time (user + system, every thread) the server has used so far: its process
         and its children (the runtime's processor process)."""
+        return sum(self.cpu_split())
+
+    def cpu_split(self) -> tuple[float, float]:
+        """:meth:`cpu_seconds` split: the gateway process's own, and its children's."""
         import psutil  # type: ignore[import-untyped]
 
         process = psutil.Process(self.pid)
-        total = 0.0
-        for part in (process, *process.children(recursive=True)):
+        split = [0.0, 0.0]
+        for index, part in enumerate((process, *process.children(recursive=True))):
             try:
                 times = part.cpu_times()
             except psutil.NoSuchProcess:
                 continue
-            total += times.user + times.system
-        return total
+            split[min(index, 1)] += times.user + times.system
+        return split[0], split[1]
 
     @property
     def database(self) -> Path:
