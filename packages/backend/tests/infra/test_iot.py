@@ -82,8 +82,6 @@ def test_the_mqtt_ingestion_may_store_raw_enqueue_and_answer_on_errors_topics_on
         "dynamodb:DeleteItem": raw,
         "dynamodb:BatchWriteItem": raw,
         "sqs:SendMessage": {"iot-ingestion-queue-dev", "iot-mqtt-dlq-dev"},
-        "sqs:GetQueueAttributes": {"iot-mqtt-dlq-dev"},
-        "sqs:GetQueueUrl": {"iot-mqtt-dlq-dev"},
         "ssm:GetParameter": {
             "arn:{Partition}:ssm:{Region}:{AccountId}:parameter/iot-pipeline/dev/config"
         },

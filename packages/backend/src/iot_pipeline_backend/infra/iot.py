@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import jsii
 from aws_cdk import AssetHashType, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
@@ -30,7 +31,6 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_iot as iot
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from cdk_nag import NagPackSuppression, NagSuppressions
@@ -48,6 +48,29 @@ RULE_SQL_VERSION = "2016-03-23"
 ASYNC_RETRIES = 2
 THING = "${iot:Connection.Thing.ThingName}"
 _PERIOD = Duration.minutes(constants.ALARM_PERIOD_MINUTES)
+
+
+@jsii.implements(lambda_.IDestination)
+class _QueueDestination:
+    """An SQS on-failure destination that grants nothing itself.
+
+    Lambda sends a failed asynchronous invocation's record with ``sqs:SendMessage`` alone
+    (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html);
+    CDK's ``SqsDestination`` grants ``GetQueueAttributes`` and ``GetQueueUrl`` as well. The
+    caller grants ``SendMessage`` on the queue.
+    """
+
+    def __init__(self, queue: sqs.IQueue) -> None:
+        self._queue = queue
+
+    def bind(
+        self,
+        scope: Construct,
+        fn: lambda_.IFunction,
+        *,
+        type: lambda_.DestinationType | None = None,  # the interface names it so
+    ) -> lambda_.DestinationConfig:
+        return lambda_.DestinationConfig(destination=self._queue.queue_arn)
 
 
 class DeviceIngestion(Construct):
@@ -99,14 +122,19 @@ class DeviceIngestion(Construct):
         function = self.ingestion.function
         function.configure_async_invoke(
             retry_attempts=ASYNC_RETRIES,
-            on_failure=destinations.SqsDestination(self.dead_letter_queue),
+            on_failure=_QueueDestination(self.dead_letter_queue),
         )
         role = self.ingestion.role
         role.add_to_policy(
             iam.PolicyStatement(actions=list(raw_write_actions), resources=[raw_table.table_arn])
         )
+        # The readings queue, and the DLQ as the on-failure destination (in the same
+        # default policy the function depends on, so it exists before the invoke config).
         role.add_to_policy(
-            iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[queue.queue_arn])
+            iam.PolicyStatement(
+                actions=["sqs:SendMessage"],
+                resources=[queue.queue_arn, self.dead_letter_queue.queue_arn],
+            )
         )
         role.add_to_policy(
             iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[config_parameter_arn])
