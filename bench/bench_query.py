@@ -192,6 +192,10 @@ def run(*, quick: bool) -> list[Figure]:
     rng = random.Random(7)
     timings: dict[int, list[float]] = {size: [] for size in sizes}
     load_seconds: dict[int, float] = {}
+    # Imported before the environment is saved: it sets the defaults that keep metrics and
+    # tracing off outside Lambda, which restoring a copy taken earlier would remove (and
+    # the next in-process handler would then print EMF lines).
+    importlib.import_module("iot_pipeline_backend.handlers.observability")
     saved_environment = dict(os.environ)
     with tempfile.TemporaryDirectory(prefix="bench-query-") as tmp:
         stores: dict[int, LocalAdapters] = {}
