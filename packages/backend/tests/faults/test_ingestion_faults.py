@@ -269,3 +269,46 @@ def test_given_an_acknowledged_batch_then_a_failing_repeat_leaves_it_stored(
     # THEN the failing repeat's undo takes only its own holds: the readings stay stored
     assert repeat["statusCode"] == 503
     assert acknowledged <= _reading_keys(harness.raw_items())
+
+
+def test_given_a_repeat_rewriting_a_reading_during_the_undo_then_its_marker_stays(
+    harness: Harness,
+) -> None:
+    # GIVEN a reading with a reading_id and no timestamp (the marker path) whose request's
+    # SQS send fails for good, and the same reading sent again by another request after the
+    # first one's undo deleted the reading but before it deleted the marker
+    body = {"readings": [{"device_id": "dev-m", "sensor_data": {"t": 1.0}, "reading_id": "m-1"}]}
+    queue_down = [True]
+
+    def failing_send(**_: Any) -> None:
+        if queue_down[0]:
+            raise ClientError(
+                {"Error": {"Code": "InternalError"}, "ResponseMetadata": {"HTTPStatusCode": 500}},
+                "SendMessageBatch",
+            )
+
+    repeat: list[dict[str, Any]] = []
+
+    def repeat_before_marker_delete(**_: Any) -> None:
+        if not repeat:
+            queue_down[0] = False
+            repeat.append(_ingest(harness, body))
+
+    clients = harness.adapters.clients
+    clients["sqs"].meta.events.register("before-call.sqs.SendMessageBatch", failing_send)
+    for delete in ("TransactWriteItems", "BatchWriteItem"):  # the marker's delete, either way
+        clients["dynamodb"].meta.events.register(
+            f"before-call.dynamodb.{delete}", repeat_before_marker_delete
+        )
+    # WHEN both have answered
+    first = _ingest(harness, body)
+    # THEN the repeat's 200 is true, and the first one's 503 says the reading may be stored
+    assert repeat and repeat[0]["statusCode"] == 200
+    stored = check_invariants(harness, repeat[0])
+    assert first["statusCode"] == 503
+    assert json.loads(first["body"])["message"] == MAYBE_STORED
+    # AND the marker still names the reading: a later repeat finds it, and nothing is stored
+    # twice (the marker gone, it would get another server time, so another key)
+    again = _ingest(harness, body)
+    assert again["statusCode"] == 200
+    assert check_invariants(harness, again) == stored and len(stored) == 1

@@ -80,7 +80,7 @@ def test_the_mqtt_ingestion_may_store_raw_enqueue_and_answer_on_errors_topics_on
         "dynamodb:GetItem": raw,
         "dynamodb:UpdateItem": raw,
         "dynamodb:DeleteItem": raw,
-        "dynamodb:BatchWriteItem": raw,
+        "dynamodb:ConditionCheckItem": raw,
         "sqs:SendMessage": {"iot-ingestion-queue-dev", "iot-mqtt-dlq-dev"},
         "ssm:GetParameter": {
             "arn:{Partition}:ssm:{Region}:{AccountId}:parameter/iot-pipeline/dev/config"

@@ -82,7 +82,7 @@ def test_ingestion_writes_only_the_raw_table_and_sends_to_the_queue(dev: Synthes
         "dynamodb:GetItem": raw,
         "dynamodb:UpdateItem": raw,
         "dynamodb:DeleteItem": raw,
-        "dynamodb:BatchWriteItem": raw,
+        "dynamodb:ConditionCheckItem": raw,
         "sqs:SendMessage": {"iot-ingestion-queue-dev"},
         "ssm:GetParameter": {PARAM + "config"},
     }

@@ -32,8 +32,8 @@ INGESTION_RAW_ACTIONS = (
     "dynamodb:BatchGetItem",  # the stored originals of repeated readings
     "dynamodb:GetItem",  # a reading stored before holds existed, or a marker's
     "dynamodb:UpdateItem",  # a repeat's hold; compensation: a failed request's hold released
-    "dynamodb:DeleteItem",  # compensation: a reading no request holds any more
-    "dynamodb:BatchWriteItem",  # compensation: the markers of the readings deleted
+    "dynamodb:DeleteItem",  # compensation: a reading no request holds, then its marker
+    "dynamodb:ConditionCheckItem",  # compensation: the marker's reading is still absent
 )
 PROCESSOR_RAW_ACTIONS = ("dynamodb:Query",)  # POST /process reads the range it replays
 PROCESSOR_PROCESSED_ACTIONS = ("dynamodb:BatchWriteItem",)

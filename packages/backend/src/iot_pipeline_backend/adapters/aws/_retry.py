@@ -78,11 +78,20 @@ def error_code(exc: ClientError) -> str:
 
 
 def condition_failed(exc: StoreUnavailableError) -> bool:
-    """Whether the call failed its ``ConditionExpression``: an answer, not a fault."""
+    """Whether the call failed its ``ConditionExpression``: an answer, not a fault. For a
+    transaction, whether it was cancelled by a failed condition and nothing else
+    (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html)."""
     cause = exc.__cause__
-    return isinstance(cause, ClientError) and (
-        error_code(cause) == "ConditionalCheckFailedException"
-    )
+    if not isinstance(cause, ClientError):
+        return False
+    if error_code(cause) == "TransactionCanceledException":
+        reasons = {
+            str(r.get("Code", "None")) for r in cause.response.get("CancellationReasons", [])
+        }
+        return reasons == {"None", "ConditionalCheckFailed"} or reasons == {
+            "ConditionalCheckFailed"
+        }
+    return error_code(cause) == "ConditionalCheckFailedException"
 
 
 def is_transient(exc: BaseException) -> bool:

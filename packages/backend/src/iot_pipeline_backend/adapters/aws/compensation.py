@@ -5,32 +5,35 @@ cannot share a transaction, so each request *holds* the raw readings it answers:
 writes carries its token in the item's ``holds`` string set, and a repeat of a stored reading
 adds its token (one ``UpdateItem``). When the request fails after that (the SQS send failed,
 the invocation ran out of time), it takes its token off each reading again and deletes the
-readings no request holds any more, then the markers of the readings it deleted. A reading
-another request holds stays: that request acknowledged it, or will undo it in turn. So two
-concurrent requests with the same readings, one failing, never take away what the other
-acknowledged. A half-finished undo leaves at worst a marker without its reading, which the
-next attempt repairs (:mod:`.raw`). Only when the undo itself fails is
-:class:`PartiallyStoredError` raised, and the client is told the truth: the readings may be
-stored; retrying with the same ``reading_id`` completes them.
+readings no request holds any more, then the markers of the readings it deleted (each in a
+transaction with a check that its reading is still absent). A reading another request holds
+stays: that request acknowledged it, or will undo it in turn. So two concurrent requests with
+the same readings, one failing, never take away what the other acknowledged. A half-finished
+undo leaves at worst a marker without its reading, which the next attempt repairs
+(:mod:`.raw`). Only when the undo itself fails is :class:`PartiallyStoredError` raised, and
+the client is told the truth: the readings may be stored; retrying with the same
+``reading_id`` completes them.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from iot_pipeline_backend.adapters.aws._retry import Retrier, condition_failed
-from iot_pipeline_backend.adapters.aws.dynamodb import HOLDS, Key, batch_write, change_holds
+from iot_pipeline_backend.adapters.aws.dynamodb import HOLDS, Key, change_holds
 from iot_pipeline_backend.errors import PartiallyStoredError, StoreUnavailableError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
+
+_T = TypeVar("_T")
 
 #: Concurrent undo calls of one request.
 UNDO_WORKERS = 8
@@ -107,28 +110,64 @@ class RawWriteUndo:
 
     def undo(self, written: WrittenItems) -> int:
         """Release every reading held, then delete the markers of the readings deleted;
-        how many readings stay because another request holds them."""
+        how many readings stay because another request holds them (or wrote them again)."""
         unique = list({_pair(key): key for key in written.readings}.values())
-        futures = [self._pool.submit(self._release, key, written.token) for key in unique]
-        kept: set[tuple[str, str]] = set()
-        failure: StoreUnavailableError | None = None
-        for key, future in zip(unique, futures, strict=True):
-            try:
-                if future.result():
-                    kept.add(_pair(key))
-            except StoreUnavailableError as exc:
-                failure = failure or exc
-                kept.add(_pair(key))  # may still be stored: keep its marker
-        markers = [marker for marker, reading in written.markers if _pair(reading) not in kept]
-        batch_write(
-            self._client,
-            self._table,
-            [{"DeleteRequest": {"Key": key}} for key in markers],
-            self._retrier,
-        )
+        stays, failure = self._on_pool(lambda key: self._release(key, written.token), unique)
+        kept = {_pair(key) for key, stayed in zip(unique, stays, strict=True) if stayed}
+        markers = [
+            (marker, reading) for marker, reading in written.markers if _pair(reading) not in kept
+        ]
+        # A marker kept because its reading is back counts that reading as staying.
+        back, marker_failure = self._on_pool(lambda pair: self._delete_marker(*pair), markers)
+        failure = failure or marker_failure
         if failure is not None:
             raise failure
-        return len(kept)
+        return len(kept) + sum(back)
+
+    def _on_pool(
+        self, work: Callable[[_T], bool], items: Sequence[_T]
+    ) -> tuple[list[bool], StoreUnavailableError | None]:
+        """``work`` each item on the undo threads: what each returned (True where it failed:
+        the item may still be stored) and the first failure."""
+        futures = [self._pool.submit(work, item) for item in items]
+        results: list[bool] = []
+        failure: StoreUnavailableError | None = None
+        for future in futures:
+            try:
+                results.append(future.result())
+            except StoreUnavailableError as exc:
+                failure = failure or exc
+                results.append(True)
+        return results, failure
+
+    def _delete_marker(self, marker: Key, reading: Key) -> bool:
+        """Delete a marker unless its reading exists again; True if the marker stays.
+
+        Between this undo's delete of the reading and this call, a repeat may have found the
+        marker, missed the reading and written it again under the marker's key: the marker
+        must then keep naming it, or the next repeat without a timestamp would store a copy.
+        """
+        try:
+            self._retrier.call(
+                "DynamoDB TransactWriteItems",
+                lambda: self._client.transact_write_items(
+                    TransactItems=[
+                        {"Delete": {"TableName": self._table, "Key": marker}},
+                        {
+                            "ConditionCheck": {
+                                "TableName": self._table,
+                                "Key": reading,
+                                "ConditionExpression": "attribute_not_exists(sk)",
+                            }
+                        },
+                    ]
+                ),
+            )
+        except StoreUnavailableError as exc:
+            if condition_failed(exc):
+                return True
+            raise
+        return False
 
     def _release(self, key: Key, token: str) -> bool:
         """Take ``token`` off a reading and delete it if no one holds it; True if it stays."""
