@@ -12,7 +12,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 from iot_pipeline_backend.adapters.aws import CLIENT_CONFIG
-from iot_pipeline_backend.adapters.aws._retry import Retrier
+from iot_pipeline_backend.adapters.aws._retry import Retrier, condition_failed
 from iot_pipeline_backend.adapters.aws.dynamodb import DynamoProcessedReadingStore
 from iot_pipeline_backend.adapters.aws.messaging import SqsReadingQueue
 from iot_pipeline_backend.adapters.aws.raw import DynamoRawReadingStore
@@ -208,3 +208,31 @@ def test_given_the_adapters_client_config_then_botocore_sends_a_failing_call_onc
         client.get_item(TableName="raw", Key={"device_id": {"S": "d"}, "sk": {"S": "s"}})
     # THEN botocore did not retry it: the adapters' Retrier is the only retry layer
     assert len(sends) == 1
+
+
+def _wrapped(code: str, reasons: list[str] | None = None) -> StoreUnavailableError:
+    response: dict[str, Any] = {"Error": {"Code": code, "Message": "x"}}
+    if reasons is not None:
+        response["CancellationReasons"] = [{"Code": reason} for reason in reasons]
+    wrapped = StoreUnavailableError("DynamoDB call failed")
+    wrapped.__cause__ = ClientError(response, "TransactWriteItems")
+    return wrapped
+
+
+@pytest.mark.parametrize(
+    ("code", "reasons", "answered"),
+    [
+        ("ConditionalCheckFailedException", None, True),
+        # A transaction cancelled by its condition alone is an answer too
+        # (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html)
+        ("TransactionCanceledException", ["None", "ConditionalCheckFailed"], True),
+        # ... but not one cancelled by a conflicting transaction, or anything else
+        ("TransactionCanceledException", ["ConditionalCheckFailed", "TransactionConflict"], False),
+        ("TransactionCanceledException", ["None", "ThrottlingError"], False),
+        ("ValidationException", None, False),
+    ],
+)
+def test_given_a_failed_call_then_only_a_failed_condition_counts_as_an_answer(
+    code: str, reasons: list[str] | None, answered: bool
+) -> None:
+    assert condition_failed(_wrapped(code, reasons)) is answered
