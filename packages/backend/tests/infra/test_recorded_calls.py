@@ -107,16 +107,23 @@ def _ingest_paths(harness: Harness, ingest: Callable[[dict[str, Any], bool], Non
     harness.adapters.clients["dynamodb"].meta.events.register("after-call.dynamodb.PutItem", lost)
     ingest(_readings("dev-i", 20, 1), False)
     assert lost.lost
-    # A repeat of a reading stored before raw items carried holds: read back, not held.
-    legacy = _readings("dev-i", 30, 1)
-    ingest(legacy, False)
-    (stored,) = [i for i in harness.raw_items() if i["sk"]["S"].endswith("#dev-i-30")]
-    harness.aws.client("dynamodb").update_item(
-        TableName=harness.stack.settings.raw_table_name or "",
-        Key={"device_id": stored["device_id"], "sk": stored["sk"]},
-        UpdateExpression="REMOVE holds",
+    # Another request claims the same marker between this one's lookup and its claim: the
+    # claim's condition fails and the marker is read back.
+    raw_table = harness.stack.settings.raw_table_name or ""
+    claimed: list[str] = []
+
+    def claim_first(params: dict[str, Any], **_: Any) -> None:
+        sk = params.get("Item", {}).get("sk", {}).get("S", "")
+        if sk.endswith("no-ts-race") and sk.startswith("id#") and not claimed:
+            claimed.append(sk)
+            harness.aws.client("dynamodb").put_item(TableName=raw_table, Item=params["Item"])
+
+    harness.adapters.clients["dynamodb"].meta.events.register(
+        "before-parameter-build.dynamodb.PutItem", claim_first
     )
-    ingest(legacy, False)
+    racing = {"device_id": "dev-i", "sensor_data": {"temperature": 1}, "reading_id": "no-ts-race"}
+    ingest({"readings": [racing]}, False)
+    assert claimed
     # The queue down: the undo deletes what was written, markers included.
     harness.inject("sqs", "SendMessageBatch", "persistent")
     undone = {"device_id": "dev-i", "sensor_data": {"temperature": 1}, "reading_id": "no-ts-2"}

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from iot_pipeline_backend.adapters.aws.compensation import (
+    HOLD_SETTLES_AFTER_SECONDS,
+    new_token,
+    settled,
+)
 from iot_pipeline_backend.adapters.aws.dynamodb import to_attributes
 from iot_pipeline_common.models import RawItem
 
@@ -140,3 +146,53 @@ def test_given_a_repeat_written_between_lookup_and_put_then_its_original_is_retu
     assert aws.adapters.raw.store_raw_readings([racer], key_sources=["client"]) == [original]
     # THEN the original stays, unchanged
     assert len(_raw_items(aws)) == 1
+
+
+def _settle_holds(aws: Any) -> None:
+    """Rewrite every stored reading's holds as taken 20 minutes ago: invocations long over."""
+    old = new_token(now=time.time() - 20 * 60)
+    for item in _raw_items(aws):
+        if not item["sk"]["S"].startswith("id#"):
+            aws.session.client("dynamodb").update_item(
+                TableName="raw-sensor-data-test",
+                Key={"device_id": item["device_id"], "sk": item["sk"]},
+                UpdateExpression="SET holds = :old",
+                ExpressionAttributeValues={":old": {"SS": [old]}},
+            )
+
+
+def test_given_a_reading_whose_holds_have_settled_then_a_repeat_writes_nothing(
+    aws: Any,
+) -> None:
+    # GIVEN a reading stored by a request whose invocation ended long ago
+    reading = _reading(timestamp=1705314600000)
+    aws.adapters.raw.store_raw_readings([reading], key_sources=["client"])
+    _settle_holds(aws)
+    calls = _calls(aws)
+    # WHEN it is repeated
+    repeat = reading.model_copy(update={"ingested_at": "2024-01-15T10:31:00Z"})
+    assert aws.adapters.raw.store_raw_readings([repeat], key_sources=["client"]) == [reading]
+    # THEN the lookup answered it: no hold added (the item stops growing with repeats)
+    assert calls == ["BatchGetItem"]
+
+
+def test_given_a_marked_reading_whose_holds_have_settled_then_a_repeat_writes_nothing(
+    aws: Any,
+) -> None:
+    # GIVEN a reading without a timestamp (the marker path), stored long ago
+    (stored,) = aws.adapters.raw.store_raw_readings([_reading(timestamp=1705314600000)])
+    _settle_holds(aws)
+    calls = _calls(aws)
+    # WHEN it comes again, with another server time
+    assert aws.adapters.raw.store_raw_readings([_reading(timestamp=1705314999999)]) == [stored]
+    # THEN the marker and the reading were read, nothing written
+    assert calls == ["BatchGetItem", "BatchGetItem"]
+
+
+def test_given_a_recent_hold_then_a_repeat_adds_its_own() -> None:
+    # The hold of a request that may still be running does not settle its reading
+    fresh = {"holds": {"SS": [new_token(now=1_000_000)]}}
+    assert not settled(fresh, now=1_000_000 + HOLD_SETTLES_AFTER_SECONDS - 1)
+    assert settled(fresh, now=1_000_000 + HOLD_SETTLES_AFTER_SECONDS + 1)
+    # and a reading stored before holds existed never is undone
+    assert settled({}, now=0)

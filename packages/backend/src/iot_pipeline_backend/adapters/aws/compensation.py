@@ -18,12 +18,13 @@ the client is told the truth: the readings may be stored; retrying with the same
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from iot_pipeline_backend.adapters.aws._retry import Retrier, condition_failed
 from iot_pipeline_backend.adapters.aws.dynamodb import HOLDS, Key, change_holds
@@ -39,9 +40,34 @@ _T = TypeVar("_T")
 UNDO_WORKERS = 8
 
 
-def new_token() -> str:
-    """A request's hold token: 12 hex characters (collisions only matter per reading)."""
-    return secrets.token_hex(6)
+#: A hold this old was taken by an invocation that has ended (a Lambda function runs at most
+#: 900 s; a minute more for clocks), so no undo can take it off any more: its reading stays
+#: for good, and a repeat needs no hold of its own. This bounds how many holds a reading
+#: gathers to the repeats of its first quarter of an hour.
+HOLD_SETTLES_AFTER_SECONDS = 960
+
+
+def new_token(*, now: float | None = None) -> str:
+    """A request's hold token: when it was taken (8 hex digits of epoch seconds), then 8
+    random hex digits (collisions only matter between requests holding one reading)."""
+    taken = int(time.time() if now is None else now)
+    return f"{taken:08x}{secrets.token_hex(4)}"
+
+
+def settled(item: Mapping[str, Any], *, now: float | None = None) -> bool:
+    """Whether no undo can delete this raw item any more: it was stored before holds
+    existed, or one of its holds is older than :data:`HOLD_SETTLES_AFTER_SECONDS`."""
+    if HOLDS not in item:
+        return True
+    limit = (time.time() if now is None else now) - HOLD_SETTLES_AFTER_SECONDS
+    return any(_taken_at(token) < limit for token in item[HOLDS]["SS"])
+
+
+def _taken_at(token: str) -> float:
+    try:
+        return int(token[:8], 16) if len(token) == 16 else float("inf")
+    except ValueError:
+        return float("inf")  # not a token this code wrote: never counts as settled
 
 
 @dataclass

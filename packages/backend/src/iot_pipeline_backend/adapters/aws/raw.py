@@ -23,8 +23,9 @@ Every reading answered is *held* by the request (:mod:`.compensation`): a new on
 with the request's token in ``holds``; a repeat gets the token added (one ``UpdateItem``,
 which also returns the original, read strongly), so a concurrent failing request's undo
 cannot delete what this one acknowledges. A repeat whose original such an undo deleted
-meanwhile is written again. Readings stored before holds existed have none: nothing undoes
-them, so they are answered without one.
+meanwhile is written again. A reading whose holds are *settled* (one is older than any
+invocation can run) or that was stored before holds existed can no longer be undone: a
+repeat of it is answered from the lookup and writes nothing.
 
 Writes run on a few threads (one call per reading; a 500-reading batch would otherwise be
 500 round trips in a row). Every reading held is noted for :mod:`.compensation`.
@@ -45,7 +46,7 @@ from iot_pipeline_backend.adapters.aws._retry import (
     Retrier,
     condition_failed,
 )
-from iot_pipeline_backend.adapters.aws.compensation import hold_token, record_written
+from iot_pipeline_backend.adapters.aws.compensation import hold_token, record_written, settled
 from iot_pipeline_backend.adapters.aws.dynamodb import (
     HOLDS,
     Key,
@@ -111,8 +112,15 @@ class DynamoRawReadingStore:
         to_put: list[RawItem] = list(fresh)
         repeated: list[RawItem] = []
         for reading in keyed:
-            key = (reading.device_id, keys.sort_key(reading.timestamp, reading.reading_id))
-            (repeated if key in found else to_put).append(reading)
+            original = found.get(
+                (reading.device_id, keys.sort_key(reading.timestamp, reading.reading_id))
+            )
+            if original is None:
+                to_put.append(reading)
+            elif settled(original):
+                stored[_id(reading)] = from_attributes(original, RawItem)  # stays for good
+            else:
+                repeated.append(reading)
         stored.update(self._run(self._hold, to_put))
         stored.update(self._run(self._hold_stored, repeated))
         stored.update(self._store_marked(marked, found))
@@ -135,12 +143,27 @@ class DynamoRawReadingStore:
         stored: dict[_Id, RawItem] = {}
         fresh = [r for r in new if claimed[_id(r)] is None]
         stored.update(self._run(self._hold, fresh))
+        if not repeats:
+            return stored
         by_id = {_id(r): r for r in marked}
-        # The reading the marker names, held; a marker without its reading (an earlier
-        # attempt that stopped between the two puts) gets it written under the marker's key.
-        stored.update(
-            self._run(self._hold_stored, [_at_marker(by_id[i], sk) for i, sk in repeats.items()])
+        originals = batch_get(
+            self._client,
+            self._table,
+            [item_key(device, sk) for (device, _), sk in repeats.items()],
+            self._retrier,
         )
+        to_hold: list[RawItem] = []
+        missing: list[RawItem] = []
+        for ident, sk in repeats.items():
+            original = originals.get((ident[0], sk))
+            if original is not None and settled(original):
+                stored[ident] = from_attributes(original, RawItem)  # stays for good
+            else:
+                (to_hold if original is not None else missing).append(_at_marker(by_id[ident], sk))
+        stored.update(self._run(self._hold_stored, to_hold))
+        # A marker without its reading (an earlier attempt that stopped between the two
+        # puts, or an undo): finish what it started, under the marker's key.
+        stored.update(self._run(self._hold, missing))
         return stored
 
     def _run(
