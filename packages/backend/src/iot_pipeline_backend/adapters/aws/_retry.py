@@ -85,13 +85,17 @@ def condition_failed(exc: StoreUnavailableError) -> bool:
     if not isinstance(cause, ClientError):
         return False
     if error_code(cause) == "TransactionCanceledException":
-        reasons = {
-            str(r.get("Code", "None")) for r in cause.response.get("CancellationReasons", [])
-        }
-        return reasons == {"None", "ConditionalCheckFailed"} or reasons == {
-            "ConditionalCheckFailed"
-        }
+        return cancellation_reasons(cause) in (
+            {"None", "ConditionalCheckFailed"},
+            {"ConditionalCheckFailed"},
+        )
     return error_code(cause) == "ConditionalCheckFailedException"
+
+
+def cancellation_reasons(exc: ClientError) -> set[str]:
+    """The codes a cancelled transaction gives, one per item (``None`` for an item that
+    did not cause it)."""
+    return {str(r.get("Code", "None")) for r in exc.response.get("CancellationReasons", [])}
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -148,3 +152,15 @@ class Retrier:
                 except StoreUnavailableError as gave_up:
                     raise StoreUnavailableError(f"{gave_up} ({describe(exc)})") from exc
                 attempt += 1
+
+    def call_conditional(
+        self, what: str, send: Callable[[], T], *, reserve: float = 0.0
+    ) -> T | None:
+        """:meth:`call` for a write with a condition: None when the condition failed, an
+        answer and not a fault (nothing was written)."""
+        try:
+            return self.call(what, send, reserve=reserve)
+        except StoreUnavailableError as exc:
+            if condition_failed(exc):
+                return None
+            raise

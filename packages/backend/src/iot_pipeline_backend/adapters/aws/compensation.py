@@ -26,7 +26,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from iot_pipeline_backend.adapters.aws._retry import Retrier, condition_failed
+from iot_pipeline_backend.adapters.aws._retry import Retrier
 from iot_pipeline_backend.adapters.aws.dynamodb import HOLDS, Key, change_holds
 from iot_pipeline_backend.errors import PartiallyStoredError, StoreUnavailableError
 
@@ -173,27 +173,22 @@ class RawWriteUndo:
         marker, missed the reading and written it again under the marker's key: the marker
         must then keep naming it, or the next repeat without a timestamp would store a copy.
         """
-        try:
-            self._retrier.call(
-                "DynamoDB TransactWriteItems",
-                lambda: self._client.transact_write_items(
-                    TransactItems=[
-                        {"Delete": {"TableName": self._table, "Key": marker}},
-                        {
-                            "ConditionCheck": {
-                                "TableName": self._table,
-                                "Key": reading,
-                                "ConditionExpression": "attribute_not_exists(sk)",
-                            }
-                        },
-                    ]
-                ),
-            )
-        except StoreUnavailableError as exc:
-            if condition_failed(exc):
-                return True
-            raise
-        return False
+        deleted = self._retrier.call_conditional(
+            "DynamoDB TransactWriteItems",
+            lambda: self._client.transact_write_items(
+                TransactItems=[
+                    {"Delete": {"TableName": self._table, "Key": marker}},
+                    {
+                        "ConditionCheck": {
+                            "TableName": self._table,
+                            "Key": reading,
+                            "ConditionExpression": "attribute_not_exists(sk)",
+                        }
+                    },
+                ]
+            ),
+        )
+        return deleted is None
 
     def _release(self, key: Key, token: str) -> bool:
         """Take ``token`` off a reading and delete it if no one holds it; True if it stays."""
@@ -204,20 +199,15 @@ class RawWriteUndo:
             return False  # gone already (a retried call whose first reply was lost)
         if HOLDS in after:  # DynamoDB drops a set once it is empty
             return True
-        try:
-            self._retrier.call(
-                "DynamoDB DeleteItem",
-                lambda: self._client.delete_item(
-                    TableName=self._table,
-                    Key=key,
-                    ConditionExpression=f"attribute_not_exists({HOLDS})",
-                ),
-            )
-        except StoreUnavailableError as exc:
-            if condition_failed(exc):
-                return True  # a repeat took hold of it between the two calls
-            raise
-        return False
+        deleted = self._retrier.call_conditional(
+            "DynamoDB DeleteItem",
+            lambda: self._client.delete_item(
+                TableName=self._table,
+                Key=key,
+                ConditionExpression=f"attribute_not_exists({HOLDS})",
+            ),
+        )
+        return deleted is None  # None: a repeat took hold of it between the two calls
 
     def close(self) -> None:
         """Stop the undo threads (idle ones; running calls finish)."""

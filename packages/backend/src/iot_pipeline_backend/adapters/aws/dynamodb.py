@@ -16,8 +16,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from iot_pipeline_common import keys
 from iot_pipeline_common.models import ProcessedItem, RawItem
 
-from iot_pipeline_backend.adapters.aws._retry import Retrier, condition_failed
-from iot_pipeline_backend.errors import StoreUnavailableError
+from iot_pipeline_backend.adapters.aws._retry import Retrier
 from iot_pipeline_backend.ports import StoredPage
 
 if TYPE_CHECKING:
@@ -216,23 +215,20 @@ def change_holds(
     """Add ``token`` to a raw item's holds (``add``) or take it off; the item after, or None
     when the condition failed: for an add, the item has no holds (gone, or stored before
     holds existed); for a removal, the item is gone."""
-    try:
-        response = retrier.call(
-            "DynamoDB UpdateItem",
-            partial(
-                client.update_item,
-                TableName=table,
-                Key=key,
-                UpdateExpression=f"{'ADD' if add else 'DELETE'} {HOLDS} :token",
-                ConditionExpression=f"attribute_exists({HOLDS if add else 'sk'})",
-                ExpressionAttributeValues={":token": {"SS": [token]}},
-                ReturnValues="ALL_NEW",
-            ),
-            reserve=reserve,
-        )
-    except StoreUnavailableError as exc:
-        if condition_failed(exc):
-            return None
-        raise
+    response = retrier.call_conditional(
+        "DynamoDB UpdateItem",
+        partial(
+            client.update_item,
+            TableName=table,
+            Key=key,
+            UpdateExpression=f"{'ADD' if add else 'DELETE'} {HOLDS} :token",
+            ConditionExpression=f"attribute_exists({HOLDS if add else 'sk'})",
+            ExpressionAttributeValues={":token": {"SS": [token]}},
+            ReturnValues="ALL_NEW",
+        ),
+        reserve=reserve,
+    )
+    if response is None:
+        return None
     attributes: dict[str, Any] = response["Attributes"]
     return attributes

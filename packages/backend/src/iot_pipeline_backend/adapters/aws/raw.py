@@ -41,11 +41,7 @@ from typing import TYPE_CHECKING, Any
 from iot_pipeline_common import keys
 from iot_pipeline_common.models import RawItem
 
-from iot_pipeline_backend.adapters.aws._retry import (
-    UNDO_RESERVE_SECONDS,
-    Retrier,
-    condition_failed,
-)
+from iot_pipeline_backend.adapters.aws._retry import UNDO_RESERVE_SECONDS, Retrier
 from iot_pipeline_backend.adapters.aws.compensation import hold_token, record_written, settled
 from iot_pipeline_backend.adapters.aws.dynamodb import (
     HOLDS,
@@ -203,21 +199,16 @@ class DynamoRawReadingStore:
 
     def _conditional_put(self, item: dict[str, Any]) -> bool:
         """Put if the key is free; False when it was taken (condition failed)."""
-        try:
-            self._retrier.call(
-                "DynamoDB PutItem",
-                lambda: self._client.put_item(
-                    TableName=self._table,
-                    Item=item,
-                    ConditionExpression="attribute_not_exists(sk)",
-                ),
-                reserve=UNDO_RESERVE_SECONDS,
-            )
-        except StoreUnavailableError as exc:
-            if condition_failed(exc):
-                return False
-            raise
-        return True
+        written = self._retrier.call_conditional(
+            "DynamoDB PutItem",
+            lambda: self._client.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(sk)",
+            ),
+            reserve=UNDO_RESERVE_SECONDS,
+        )
+        return written is not None
 
     def _hold(self, reading: RawItem, *, stored: bool = False) -> tuple[RawItem, bool]:
         """The record of ``reading`` as stored, and whether this request now holds it.

@@ -28,7 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from iot_pipeline_common import keys
 from iot_pipeline_common.models import ProcessedItem
 
-from iot_pipeline_backend.adapters.aws._retry import Retrier, error_code
+from iot_pipeline_backend.adapters.aws._retry import Retrier, cancellation_reasons, error_code
 from iot_pipeline_backend.adapters.aws.dynamodb import from_attributes
 from iot_pipeline_backend.errors import RollupConflictError, StoreUnavailableError
 from iot_pipeline_backend.ports import (
@@ -350,9 +350,7 @@ class DynamoTimeSeriesStore:
             # https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html
             # A failed condition or a conflicting concurrent transaction cancels the whole
             # call; either way nothing was written and the domain re-reads and retries.
-            reasons = {
-                str(r.get("Code", "None")) for r in exc.response.get("CancellationReasons", [])
-            }
+            reasons = cancellation_reasons(exc)
             if error_code(exc) == "TransactionCanceledException" and reasons <= {
                 "None",
                 "ConditionalCheckFailed",
